@@ -1,0 +1,64 @@
+"""User-facing errors.
+
+Every problem a user can cause (a bad cfg file, a truncated image, a checkpoint of the
+wrong net, a tampered download) is raised as an :class:`AlexNetError`. The CLI prints
+its one-line message and exits with status 2, so nobody sees a traceback for a mistake
+in their input, and library callers can still catch one type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AlexNetError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+    exit_code = 2
+
+
+class ConfigError(AlexNetError):
+    """A cfg file (2012 layer-definition or layer-params language) is invalid.
+
+    The message reads ``file:line: [section] key: message`` so editors can jump to it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        section: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.section = section
+        self.key = key
+        self.detail = message
+        where = ""
+        if self.path:
+            where = self.path + (f":{line}" if line else "") + ": "
+        ctx = ""
+        if section:
+            ctx = f"[{section}] "
+        if key:
+            ctx += f"{key}: "
+        super().__init__(f"{where}{ctx}{message}")
+
+
+class DataError(AlexNetError):
+    """A data file (image, batch, tarball) is unreadable or not what was expected."""
+
+
+class CheckpointError(AlexNetError):
+    """A checkpoint is truncated, tampered with, unsafe, or from another network."""
+
+
+class ChecksumError(AlexNetError):
+    """A downloaded or bundled file does not match its pinned checksum."""
+
+
+class BackendUnavailable(AlexNetError):
+    """The requested compute backend cannot run on this machine (says why)."""

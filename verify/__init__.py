@@ -1,0 +1,1 @@
+"""The equivalence verifier: the re-creation and the port must compute one network."""

@@ -116,13 +116,13 @@ inputs=pool1
 outputs=10
 
 [probs]
-type=softmax
 inputs=fc10
+type=softmax
 
 [logprob]
-type=cost.logreg
-inputs=labels,probs
 gpu=0
+inputs=labels,probs
+type=cost.logreg
 """
 
 PARAMS = """\
@@ -168,7 +168,7 @@ def test_good_file_parses(tmp_path):
         ("channels=16\npool", "channels=15\npool", 23, r"15 channels|not interpretable"),
         ("inputs=pool1", "inputs=probs", 31, r"input layer 'probs' is not defined \(it is "
                                              r"defined below"),
-        ("inputs=fc10", "inputs=probs", 36, r"reads itself"),
+        ("inputs=fc10", "inputs=probs", 35, r"reads itself"),
         ("neuron=relu", "neuron=sigmoid", 27, r"cannot read neuron 'sigmoid'"),
         ("sizeX=3", "sizeX=x3", 25, r"sizeX: expected an integer, got 'x3'"),
         ("padding=2", "padding=2,2", 16, r"expected 1 comma-separated value"),

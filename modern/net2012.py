@@ -1,0 +1,350 @@
+"""AlexNet2012: the network behind the paper's single-net numbers, as one PyTorch module.
+
+This is layer definition 145 of the 2012 code (``layers/layers-145.cfg``; fact sheet
+``original-2012.md`` §3.5), the run whose validation figures (40.7% / 18.2%) the paper
+reports (paper §6). The two GPUs of 2012 are expressed as two channel groups ("towers"):
+the first half of every layer's maps is GPU 0's ``...a`` layer, the second half GPU 1's
+``...b`` layer. Layers that stayed on one GPU in 2012 (conv2, conv4, conv5, both LRNs)
+are grouped convolutions/normalisations with ``groups=2``; layers that read both GPUs
+(conv3 and the fully connected layers) are ordinary full layers, which is exactly the sum
+of the per-input products of 2012 (the order of the float additions aside).
+
+Layer by layer (code variant; paper section in brackets):
+
+====================  ===============================================  ================
+name                  operation                                        output (C,H,W)
+====================  ===============================================  ================
+conv1 [3.5]           2x48 filters 11x11 stride 4, 224 input padded    96 x 55 x 55
+                      to 227 on the right/bottom only (ceil rule)
+lrn1 [3.3]            cross-map LRN per tower on the LINEAR outputs    96 x 55 x 55
+pool1 [3.4]           max 3x3 stride 2, then ReLU                      96 x 27 x 27
+conv2                 2x128 filters 5x5 pad 2, groups=2, ReLU          256 x 27 x 27
+lrn2                  cross-map LRN per tower                          256 x 27 x 27
+rnorm2                same-map 5x5 normalisation (not in the paper)    256 x 27 x 27
+pool2                 max 3x3 stride 2                                 256 x 13 x 13
+conv3                 2x192 filters 3x3 pad 1 reading both towers      384 x 13 x 13
+conv4, conv5          2x192 / 2x128 filters 3x3 pad 1, groups=2        384 / 256 x 13
+pool3                 max 3x3 stride 2, then ReLU                      256 x 6 x 6
+fc6, fc7              2x2048 each reading both towers, ReLU, dropout   4096
+fc8                   1000 logits (softmax is in the loss)             1000
+====================  ===============================================  ================
+
+Variants. ``variant="code"`` is the 2012 code; ``variant="paper"`` is the network as the
+paper's text describes it. Every difference is a named option that can also be set on
+its own (the table is also :data:`VARIANTS`):
+
+==========================  ==========  ==========  =====================================
+option                      "code"      "paper"     meaning
+==========================  ==========  ==========  =====================================
+relu_before_lrn1            False       True        layer 1 is conv -> ReLU -> LRN -> pool
+                                                    (paper §3.3) instead of conv -> LRN ->
+                                                    pool -> ReLU (the LRN sees negative
+                                                    responses; original-2012.md §3.8 #7)
+lrn_alpha_divided_by_n      True        False       coefficient on the window sum of
+                                                    squares: alpha/n = 2e-5 (2012 parser
+                                                    divides ``scale`` by size) or the
+                                                    paper formula's alpha = 1e-4
+extra_norm_after_conv2      True        False       same-map 5x5 ``rnorm`` (scale 1e-3/25,
+                                                    pow 0.75, k 1) between LRN2 and pool2
+                                                    (the cfg's ``cnorm2a/b``)
+init_std_conv3_5            0.03        0.01        init std of conv3-conv5 (paper §5:
+                                                    N(0, 0.01) everywhere)
+eps_b                       0.02        0.01        starting bias learning rate (2012:
+                                                    twice the weights'; paper: one rate)
+dropout                     "2012"      "2012"      "2012": mask without rescaling while
+                                                    training, x0.5 at test (paper §4.2);
+                                                    "inverted": F.dropout's convention
+==========================  ==========  ==========  =====================================
+
+Shared by both: LRN size 5, alpha 1e-4, beta 0.75, k 2 (``lrn_k``), 224 input with
+the ceil output rule, biases 1 in conv2, conv4, conv5, fc6, fc7 and 0 elsewhere,
+init std 0.01 for conv1, conv2 and the fc layers, 60,965,224 parameters.
+
+Performance (not semantics): activations run channels-last by default (oneDNN
+convolutions and pooling avoid layout conversions), the LRNs are the fused functions of
+:mod:`alexnet.modern.layers`, ReLUs run in place where autograd allows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from alexnet.modern.layers import Conv2012, conv2d_2012, cross_map_lrn, dropout2012, response_norm
+from torch import Tensor, nn
+
+__all__ = ["AlexNet2012", "VARIANTS", "START_LAYER_PARAMS", "LAYERS_2012", "Piece"]
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "code": {
+        "relu_before_lrn1": False,
+        "lrn_alpha_divided_by_n": True,
+        "extra_norm_after_conv2": True,
+        "init_std_conv3_5": 0.03,
+        "eps_b": 0.02,
+        "dropout": "2012",
+    },
+    "paper": {
+        "relu_before_lrn1": True,
+        "lrn_alpha_divided_by_n": False,
+        "extra_norm_after_conv2": False,
+        "init_std_conv3_5": 0.01,
+        "eps_b": 0.01,
+        "dropout": "2012",
+    },
+}
+
+#: Learning parameters of every weight layer when run 145 started (original-2012.md §3.7
+#: step 1; our bundled ``layer-params-145.cfg``): epsW 0.01, momentum 0.9, weight decay
+#: 0.0005 on weights only. ``eps_b`` comes from the variant.
+START_LAYER_PARAMS = {"epsW": 0.01, "momW": 0.9, "momB": 0.9, "wc": 0.0005}
+
+#: Our layer name -> the def-145 layer names of its towers (GPU 0, GPU 1).
+LAYERS_2012: dict[str, tuple[str, ...]] = {
+    "conv1": ("conv1a", "conv1b"),
+    "conv2": ("conv2a", "conv2b"),
+    "conv3": ("conv3a", "conv3b"),
+    "conv4": ("conv4a", "conv4b"),
+    "conv5": ("conv5a", "conv5b"),
+    "fc6": ("fc2048a", "fc2048b"),
+    "fc7": ("fc2048ba", "fc2048bb"),
+    "fc8": ("fc1000",),
+}
+
+LRN_SIZE, LRN_ALPHA, LRN_BETA = 5, 1e-4, 0.75
+RNORM_SIZE, RNORM_SCALE, RNORM_BETA = 5, 1e-3, 0.75
+KEEP = 0.5
+
+
+class Piece(NamedTuple):
+    """One 2012 matrix inside one of our tensors: rows (outputs) and columns (inputs)."""
+
+    param: str          # param_groups name, e.g. "conv3.weights[0]"
+    name2012: str       # e.g. "conv3b.weights[1]"
+    kind: str           # "conv" | "fc" | "conv_bias" | "fc_bias" | "local" | "local_bias"
+    rows: slice = slice(None)
+    cols: slice = slice(None)
+
+
+class AlexNet2012(nn.Module):
+    """Definition 145 (``variant="code"``) or the paper's description (``"paper"``).
+
+    ``model(x)`` takes float32 NCHW 224x224 mean-subtracted raw 0-255 pixels and returns
+    logits (N, 1000). ``train()`` gives 2012 dropout (mask, no rescaling); ``eval()``
+    multiplies by keep. Options: see the module docstring; unknown options raise.
+    """
+
+    arch_names = {"code": "alexnet2012", "paper": "alexnet2012-paper"}
+
+    def __init__(
+        self,
+        variant: str = "code",
+        *,
+        relu_before_lrn1: bool | None = None,
+        lrn_alpha_divided_by_n: bool | None = None,
+        extra_norm_after_conv2: bool | None = None,
+        init_std_conv3_5: float | None = None,
+        eps_b: float | None = None,
+        dropout: str | None = None,
+        lrn_k: float = 2.0,
+        num_classes: int = 1000,
+        channels_last: bool = True,
+        seed: int | None = 0,
+    ) -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+        given = {
+            "relu_before_lrn1": relu_before_lrn1,
+            "lrn_alpha_divided_by_n": lrn_alpha_divided_by_n,
+            "extra_norm_after_conv2": extra_norm_after_conv2,
+            "init_std_conv3_5": init_std_conv3_5,
+            "eps_b": eps_b,
+            "dropout": dropout,
+        }
+        opts = {k: (VARIANTS[variant][k] if v is None else v) for k, v in given.items()}
+        if opts["dropout"] not in ("2012", "inverted"):
+            raise ValueError(f"dropout must be '2012' or 'inverted', not {opts['dropout']!r}")
+        self.variant = variant
+        self.options: dict[str, Any] = opts
+        self.lrn_k = float(lrn_k)
+        self.num_classes = int(num_classes)
+        self.channels_last = bool(channels_last)
+        self.seed = seed
+        self.input_shape = (3, 224, 224)
+        self.arch = self.arch_names[variant]
+        self.cost = {"type": "cost.logreg", "coeff": 1.0, "topk": 5}
+
+        self.conv1 = Conv2012(3, 96, 11, stride=4)
+        self.conv2 = Conv2012(96, 256, 5, padding=2, groups=2)
+        self.conv3 = Conv2012(256, 384, 3, padding=1)
+        self.conv4 = Conv2012(384, 384, 3, padding=1, groups=2)
+        self.conv5 = Conv2012(384, 256, 3, padding=1, groups=2)
+        self.fc6 = nn.Linear(256 * 6 * 6, 4096)
+        self.fc7 = nn.Linear(4096, 4096)
+        self.fc8 = nn.Linear(4096, self.num_classes)
+
+        self.layer_params: dict[str, dict[str, float]] = {
+            name: {**START_LAYER_PARAMS, "epsB": float(opts["eps_b"])} for name in LAYERS_2012
+        }
+        self.reset_parameters(seed)
+
+    # ----------------------------------------------------------------------------------
+    @property
+    def lrn_alpha(self) -> float:
+        """The ``alpha`` handed to the LRN (which divides it by the window size)."""
+        if self.options["lrn_alpha_divided_by_n"]:
+            return LRN_ALPHA
+        return LRN_ALPHA * LRN_SIZE
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Rebuilds this network: ``build_model(**model.config)``."""
+        return {
+            "arch": self.arch,
+            **self.options,
+            "lrn_k": self.lrn_k,
+            "num_classes": self.num_classes,
+            "channels_last": self.channels_last,
+            "seed": self.seed,
+        }
+
+    def init_stds(self) -> dict[str, float]:
+        s35 = float(self.options["init_std_conv3_5"])
+        return {"conv1": 0.01, "conv2": 0.01, "conv3": s35, "conv4": s35, "conv5": s35,
+                "fc6": 0.01, "fc7": 0.01, "fc8": 0.01}
+
+    def init_biases(self) -> dict[str, float]:
+        return {"conv1": 0.0, "conv2": 1.0, "conv3": 0.0, "conv4": 1.0, "conv5": 1.0,
+                "fc6": 1.0, "fc7": 1.0, "fc8": 0.0}
+
+    @torch.no_grad()
+    def reset_parameters(self, seed: int | None = 0) -> None:
+        """Weights ~ N(0, std²) per layer (std from :meth:`init_stds`), constant biases.
+
+        With ``seed`` None the global torch generator is used.
+        """
+        gen = None
+        if seed is not None:
+            gen = torch.Generator().manual_seed(int(seed))
+        stds, biases = self.init_stds(), self.init_biases()
+        for name in LAYERS_2012:
+            mod = getattr(self, name)
+            mod.weight.normal_(0.0, stds[name], generator=gen)
+            mod.bias.fill_(biases[name])
+
+    # ----------------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        return self._run(x, None)
+
+    def _run(self, x: Tensor, trace: list | None) -> Tensor:
+        o = self.options
+
+        def rec(name: str, kind: str, t: Tensor) -> Tensor:
+            if trace is not None:
+                trace.append((name, kind, tuple(t.shape[1:])))
+            return t
+
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        alpha, k = self.lrn_alpha, self.lrn_k
+        # layer 1
+        x = rec("conv1", "conv", conv2d_2012(x, self.conv1.weight, self.conv1.bias, stride=4))
+        if o["relu_before_lrn1"]:
+            x = rec("relu1", "relu", F.relu_(x))
+        x = rec("lrn1", "cmrnorm", cross_map_lrn(x, LRN_SIZE, alpha, LRN_BETA, k, groups=2))
+        x = rec("pool1", "pool", F.max_pool2d(x, 3, 2, ceil_mode=True))
+        if not o["relu_before_lrn1"]:
+            x = rec("relu1", "relu", F.relu_(x))
+        # layer 2
+        x = rec("conv2", "conv", self.conv2(x))
+        x = rec("relu2", "relu", F.relu_(x))
+        x = rec("lrn2", "cmrnorm", cross_map_lrn(x, LRN_SIZE, alpha, LRN_BETA, k, groups=2))
+        if o["extra_norm_after_conv2"]:
+            x = rec("rnorm2", "rnorm", response_norm(x, RNORM_SIZE, RNORM_SCALE, RNORM_BETA))
+        x = rec("pool2", "pool", F.max_pool2d(x, 3, 2, ceil_mode=True))
+        # layers 3-5
+        x = rec("conv3", "conv", self.conv3(x))
+        x = rec("relu3", "relu", F.relu_(x))
+        x = rec("conv4", "conv", self.conv4(x))
+        x = rec("relu4", "relu", F.relu_(x))
+        x = rec("conv5", "conv", self.conv5(x))
+        x = rec("pool3", "pool", F.max_pool2d(x, 3, 2, ceil_mode=True))
+        x = rec("relu5", "relu", F.relu_(x))
+        # fully connected layers; flatten in (channel, y, x) order like 2012's fc input
+        x = x.flatten(1)
+        x = rec("fc6", "fc", self.fc6(x))
+        x = rec("relu6", "relu", F.relu_(x))
+        x = rec("drop6", "hs", dropout2012(x, KEEP, self.training, o["dropout"]))
+        x = rec("fc7", "fc", self.fc7(x))
+        x = rec("relu7", "relu", F.relu_(x))
+        x = rec("drop7", "hs", dropout2012(x, KEEP, self.training, o["dropout"]))
+        return rec("fc8", "fc", self.fc8(x))
+
+    # ----------------------------------------------------------------------------------
+    def param_groups(self) -> list[dict[str, Any]]:
+        """One entry per parameter tensor with its 2012 learning parameters (contract)."""
+        out = []
+        for name in LAYERS_2012:
+            mod, lp = getattr(self, name), self.layer_params[name]
+            out.append({"name": f"{name}.weights[0]", "layer": name, "param": mod.weight,
+                        "kind": "weights", "eps": lp["epsW"], "mom": lp["momW"],
+                        "wc": lp["wc"]})
+            out.append({"name": f"{name}.biases", "layer": name, "param": mod.bias,
+                        "kind": "biases", "eps": lp["epsB"], "mom": lp["momB"], "wc": 0.0})
+        return out
+
+    @torch.no_grad()
+    def summary(self) -> list[dict[str, Any]]:
+        """Every layer with its output shape (C, H, W) or (n,) and its parameter count."""
+        was_training = self.training
+        self.eval()
+        trace: list = []
+        try:
+            self._run(torch.zeros(1, *self.input_shape), trace)
+        finally:
+            self.train(was_training)
+        rows = []
+        for name, kind, shape in trace:
+            mod = getattr(self, name, None) if name in LAYERS_2012 else None
+            n = sum(p.numel() for p in mod.parameters()) if mod is not None else 0
+            towers = "+".join(LAYERS_2012.get(name, ()))
+            rows.append({"name": name, "type": kind, "output_shape": list(shape), "params": n,
+                         "layers_2012": towers})
+        return rows
+
+    def matrix_pieces(self) -> list[Piece]:
+        """Where each def-145 matrix lives in our tensors (see ``matrices2012``)."""
+        half = slice(None, 2048), slice(2048, None)
+        pieces = []
+        tower_rows = {"conv1": 48, "conv2": 128, "conv3": 192, "conv4": 192, "conv5": 128,
+                      "fc6": 2048, "fc7": 2048}
+        for name, per in tower_rows.items():
+            kind = "conv" if name.startswith("conv") else "fc"
+            for t, lname in enumerate(LAYERS_2012[name]):
+                rows = slice(t * per, (t + 1) * per)
+                pieces.append(Piece(f"{name}.biases", f"{lname}.biases", kind + "_bias", rows))
+                if name == "conv3":
+                    for i in range(2):
+                        cols = slice(i * 128, (i + 1) * 128)
+                        pieces.append(Piece("conv3.weights[0]", f"{lname}.weights[{i}]", "conv",
+                                            rows, cols))
+                elif name == "fc6":
+                    for i in range(2):
+                        cols = slice(i * 4608, (i + 1) * 4608)
+                        pieces.append(Piece("fc6.weights[0]", f"{lname}.weights[{i}]", "fc",
+                                            rows, cols))
+                elif name == "fc7":
+                    # fc2048ba reads (hs1a, hs1b); fc2048bb reads (hs1b, hs1a)
+                    order = (half[0], half[1]) if t == 0 else (half[1], half[0])
+                    for i, cols in enumerate(order):
+                        pieces.append(Piece("fc7.weights[0]", f"{lname}.weights[{i}]", "fc",
+                                            rows, cols))
+                else:
+                    pieces.append(Piece(f"{name}.weights[0]", f"{lname}.weights[0]", kind, rows))
+        pieces.append(Piece("fc8.biases", "fc1000.biases", "fc_bias"))
+        for i in range(2):
+            pieces.append(Piece("fc8.weights[0]", f"fc1000.weights[{i}]", "fc", slice(None),
+                                half[i]))
+        return pieces

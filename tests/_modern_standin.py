@@ -50,3 +50,61 @@ class TinyNet(nn.Module):
 
 def build(arch: str = "tiny", **kwargs) -> TinyNet:
     return TinyNet(arch=arch, **kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# Small synthetic datasets
+
+
+def make_image_folder(root, classes=("cat", "dog", "frog"), n_train=8, n_test=4, side=32,
+                      seed=0, fmt="png"):
+    """train/<class>/NNNN.<fmt> and test/<class>/...; class c is brighter by 60*c."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for c, name in enumerate(classes):
+            d = root / split / name
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                a = (rng.integers(0, 60, (side, side, 3)) + 60 * c).clip(0, 255).astype(np.uint8)
+                Image.fromarray(a).save(d / f"{i:04d}.{fmt}")
+    return root
+
+
+def cifar_batch_bytes(n, seed, label_names=None):
+    """A CIFAR-10 python batch (protocol-2 pickle of a dict with 'data' and 'labels')."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, (n, 3072)).astype(np.uint8)
+    labels = [int(x) for x in rng.integers(0, 10, n)]
+    return pickle.dumps({"batch_label": "x", "data": data, "labels": labels}, protocol=2)
+
+
+def make_cifar_tarball(path, n=6, *, extra=None):
+    """A tarball with the official layout (cifar-10-batches-py/...) and n images per batch."""
+    import io
+    import pickle
+    import tarfile
+
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+             "truck"]
+    members = {"batches.meta": pickle.dumps({"label_names": names, "num_vis": 3072},
+                                            protocol=2)}
+    for i in range(1, 6):
+        members[f"data_batch_{i}"] = cifar_batch_bytes(n, i)
+    members["test_batch"] = cifar_batch_bytes(n, 99)
+    members.update(extra or {})
+    with tarfile.open(path, "w:gz") as tf:
+        for name, blob in members.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tf.addfile(info, io.BytesIO(blob))
+    return path

@@ -1,0 +1,712 @@
+"""Datasets for the modern port: decode once, cache as uint8, train from memory.
+
+The 2012 runs read pre-packed batch files (JPEG bytes in pickles) and decoded them in
+a background thread every epoch. On a CPU that decode would dominate, so here every
+source is decoded ONCE into a uint8 (N, H, W, 3) array and cached as ``.npy`` files
+keyed by the source's checksum; epochs then only crop, flip and add colour noise.
+
+Sources (detected from the path):
+
+``cifar-python``
+    The official ``cifar-10-python.tar.gz`` (read straight from the tarball) or its
+    extracted ``cifar-10-batches-py`` folder. The batches are Python-2 pickles; they
+    are read with a RESTRICTED unpickler that can only build numpy arrays, dtypes and
+    plain containers, so a tampered file can never run code. The official md5 is
+    checked when the file carries the official name or when an md5 is given.
+``image-folder``
+    ``train/<class>/*`` and ``test/<class>/*`` (``val/`` is accepted for ``test/``),
+    as a folder or as a ``.tar``/``.tar.gz`` read directly. Classes are the sorted
+    folder names (for CIFAR-10 and ImageNet wnids that is the official order).
+    Every image is brought to ``size`` x ``size`` the 2012 way: shorter side scaled
+    to ``size``, then the central square (images already that size are untouched).
+    ImageNet: ``size=256``; CIFAR: ``size=32``.
+
+Bad images: grayscale, CMYK, palette and alpha images are converted to RGB; images
+that cannot be decoded (truncated, not an image) are skipped, reported by name, and
+counted (``Dataset.skipped``).
+
+The 2012 batch format (``batches.meta`` + ``data_batch_N`` holding JPEG bytes) is read
+by the re-creation; it can plug in here with :func:`register_source`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import tarfile
+import tempfile
+import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from alexnet.modern.fileio import atomic_write_text, fsync_path
+
+from alexnet.errors import ChecksumError, DataError
+
+#: The official CIFAR-10 python tarball (paper-2012.md, "Datasets' canonical sources").
+CIFAR10_PYTHON_NAME = "cifar-10-python.tar.gz"
+CIFAR10_PYTHON_MD5 = "c58f30108f718f92721af3b95e74349a"
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff",
+                    ".webp")
+#: Bump when decoding changes, so old caches are not reused.
+CACHE_FORMAT = 1
+
+
+# --------------------------------------------------------------------------------------
+# Data containers
+
+
+@dataclass
+class Split:
+    """One split: ``images`` uint8 (N, H, W, 3) (possibly memory-mapped), ``labels`` int64."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass
+class Dataset:
+    train: Split
+    test: Split | None
+    classes: list[str]
+    source: dict[str, Any]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.train.images.shape[1])
+
+
+class BadImage(Exception):
+    """An image that cannot be decoded (internal; turned into a skip or a DataError)."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name}: {reason}")
+        self.name, self.reason = name, reason
+
+
+# --------------------------------------------------------------------------------------
+# Decoding one image
+
+
+def decode_image(data: bytes | str | Path, size: int | None, *, name: str = "",
+                 fast_jpeg: bool = True) -> np.ndarray:
+    """Decode to RGB uint8 (H, W, 3); with ``size``, shorter side -> size, central square.
+
+    ``fast_jpeg`` lets libjpeg decode large JPEGs at 1/2, 1/4 or 1/8 scale (never below
+    the target size) before the bicubic resize; it changes pixels slightly and speeds
+    up ImageNet-size photos several times.
+    """
+    from PIL import Image, ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    name = name or (str(data) if isinstance(data, str | Path) else "<bytes>")
+    try:
+        fp: Any = io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")
+    except OSError as exc:
+        raise BadImage(name, f"cannot open ({exc.strerror or exc})") from None
+    try:
+        with fp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's DecompressionBomb/EXIF warnings
+            try:
+                img = Image.open(fp)
+                w, h = img.size
+                if size is not None and fast_jpeg and img.format == "JPEG" and (w, h) != (
+                    size, size
+                ):
+                    s = size / min(w, h)
+                    img.draft("RGB", (max(1, int(w * s)), max(1, int(h * s))))
+                img.load()
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+                msg = str(exc) or type(exc).__name__
+                if "cannot identify image file" in msg:
+                    msg = "not an image file"
+                raise BadImage(name, msg) from None
+            if img.mode != "RGB":
+                if img.mode in ("P", "PA") and "transparency" in img.info:
+                    img = img.convert("RGBA")
+                img = img.convert("RGB")
+            if size is not None and img.size != (size, size):
+                w, h = img.size
+                s = size / min(w, h)
+                nw, nh = max(size, round(w * s)), max(size, round(h * s))
+                img = img.resize((nw, nh), Image.Resampling.BICUBIC)
+                left, top = (nw - size) // 2, (nh - size) // 2
+                img = img.crop((left, top, left + size, top + size))
+            arr = np.asarray(img, dtype=np.uint8)
+    except BadImage:
+        raise
+    except Exception as exc:  # any other decoder failure is still a bad image, not a crash
+        raise BadImage(name, f"{type(exc).__name__}: {exc}") from None
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise BadImage(name, f"decoded to shape {arr.shape}, expected (H, W, 3)")
+    return arr
+
+
+# --------------------------------------------------------------------------------------
+# Checksums
+
+
+def file_digest(path: Path, algos: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
+    hs = {a: hashlib.new(a) for a in algos}
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            for h in hs.values():
+                h.update(chunk)
+    return {a: h.hexdigest() for a, h in hs.items()}
+
+
+def _digest_cached(path: Path, cache_dir: Path) -> dict[str, str]:
+    """sha256 + md5 of a file, remembered by (path, size, mtime) so big files hash once."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    book = cache_dir / "checksums.json"
+    known: dict[str, Any] = {}
+    try:
+        known = json.loads(book.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known and isinstance(known[key], dict):
+        return known[key]
+    d = file_digest(path, ("sha256", "md5"))
+    known[key] = d
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(book, json.dumps(known, indent=0, sort_keys=True))
+    except OSError:
+        pass  # a read-only cache only costs a re-hash next time
+    return d
+
+
+def _folder_manifest_digest(files: list[tuple[str, Path]]) -> str:
+    """A checksum of an extracted folder: relative names, sizes and mtimes (not contents)."""
+    h = hashlib.sha256()
+    for rel, p in files:
+        st = p.stat()
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def verify_md5(path: Path, expected: str, actual: str) -> None:
+    if actual.lower() != expected.lower():
+        raise ChecksumError(f"{path}: md5 {actual}, expected {expected.lower()} "
+                            "(corrupt or a different file)")
+
+
+# --------------------------------------------------------------------------------------
+# Restricted unpickling (CIFAR-10 python batches)
+
+_NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how Python 3 pickles bytes at protocol 2
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Admits numpy arrays, dtypes and plain containers; any other global is refused."""
+
+    def __init__(self, fp, source: str):
+        super().__init__(fp, encoding="latin1")
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _NUMPY_GLOBALS:
+            raise DataError(
+                f"{self.source}: pickle refers to {module}.{name}; only numpy arrays are "
+                "allowed (refusing to run code from a data file)"
+            )
+        if name == "_reconstruct":
+            return _np_core_multiarray()._reconstruct
+        if name == "scalar":
+            return _np_core_multiarray().scalar
+        if name == "encode":
+            import codecs
+
+            return codecs.encode
+        return getattr(np, name)
+
+
+def _np_core_multiarray():
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    return multiarray
+
+
+def safe_unpickle(data: bytes, source: str) -> Any:
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data), source).load()
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{source}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+
+
+def _cifar_batch(obj: Any, source: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(obj, dict) or "data" not in obj or "labels" not in obj:
+        raise DataError(f"{source}: expected a dict with 'data' and 'labels' (a CIFAR-10 batch)")
+    data = np.asarray(obj["data"])
+    labels = np.asarray(obj["labels"], dtype=np.int64)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{source}: 'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
+    if labels.shape != (data.shape[0],):
+        raise DataError(f"{source}: {labels.shape[0]} labels for {data.shape[0]} images")
+    # rows: 1024 red, 1024 green, 1024 blue, each 32x32 row-major -> (N, 32, 32, 3)
+    images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return images, labels
+
+
+CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+CIFAR_TEST = "test_batch"
+
+
+def _read_cifar_members(read: Callable[[str], bytes | None], source: str) -> dict[str, Any]:
+    def need(name: str) -> bytes:
+        b = read(name)
+        if b is None:
+            raise DataError(f"{source}: missing {name} (expected the CIFAR-10 python layout)")
+        return b
+
+    meta = safe_unpickle(need("batches.meta"), f"{source}:batches.meta")
+    classes = [str(c) for c in meta.get("label_names", [])] if isinstance(meta, dict) else []
+    if not classes:
+        raise DataError(f"{source}:batches.meta: no label_names")
+    tr = [_cifar_batch(safe_unpickle(need(n), f"{source}:{n}"), f"{source}:{n}")
+          for n in CIFAR_TRAIN]
+    te = _cifar_batch(safe_unpickle(need(CIFAR_TEST), f"{source}:{CIFAR_TEST}"),
+                      f"{source}:{CIFAR_TEST}")
+    for lab, n in [(t[1], "train") for t in tr] + [(te[1], "test")]:
+        if lab.size and (lab.min() < 0 or lab.max() >= len(classes)):
+            raise DataError(f"{source}: {n} labels outside 0..{len(classes) - 1}")
+    return {
+        "train": (np.concatenate([t[0] for t in tr]), np.concatenate([t[1] for t in tr])),
+        "test": te,
+        "classes": classes,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Source detection
+
+
+@dataclass
+class SourceInfo:
+    kind: str
+    path: Path
+    checksum: str  # "sha256:<hex>" of a file, or "manifest-sha256:<hex>" of a folder
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: Extra sources (e.g. the 2012 batch format from the re-creation): tried first, in order.
+#: detect(path) -> bool; load(path, size, cache_dir, workers, progress) -> Dataset (uncached).
+_EXTRA_SOURCES: list[tuple[str, Callable[[Path], bool], Callable[..., Dataset]]] = []
+
+
+def register_source(kind: str, detect: Callable[[Path], bool],
+                    load: Callable[..., Dataset]) -> None:
+    """Plug in another dataset format (the 2012 ``data_batch_N`` files, for instance)."""
+    _EXTRA_SOURCES.append((kind, detect, load))
+
+
+def _is_tar(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith((".tar", ".tar.gz", ".tgz"))
+
+
+def _split_of(rel: str) -> tuple[str, str, str] | None:
+    """'train/cat/0001.jpg' (optionally under one top folder) -> ('train', 'cat', rel)."""
+    parts = [p for p in rel.split("/") if p and p != "."]
+    for off in (0, 1):
+        if len(parts) == off + 3 and parts[off] in ("train", "test", "val"):
+            if parts[-1].lower().endswith(IMAGE_EXTENSIONS) and not parts[-1].startswith("."):
+                return ("test" if parts[off] == "val" else parts[off], parts[off + 1],
+                        "/".join(parts[off:]))
+    return None
+
+
+def detect_source(path: Path) -> str:
+    for kind, detect, _ in _EXTRA_SOURCES:
+        if detect(path):
+            return kind
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if (path / "batches.meta").is_file() and (path / "data_batch_1").is_file():
+            return "cifar-python"
+        if (path / "cifar-10-batches-py" / "batches.meta").is_file():
+            return "cifar-python"
+        if (path / "train").is_dir():
+            return "image-folder"
+        raise DataError(f"{path}: expected train/<class>/ images or the CIFAR-10 python batches")
+    if _is_tar(path):
+        if path.name == CIFAR10_PYTHON_NAME:
+            return "cifar-python"
+        try:
+            with tarfile.open(path) as tf:
+                for i, m in enumerate(tf):
+                    base = m.name.rsplit("/", 1)[-1]
+                    if base in ("batches.meta", "data_batch_1"):
+                        return "cifar-python"
+                    if m.isfile() and _split_of(m.name):
+                        return "image-folder"
+                    if i > 200:
+                        break
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable tar archive ({exc})") from None
+        raise DataError(f"{path}: archive holds neither train/<class>/ images nor CIFAR batches")
+    raise DataError(f"{path}: expected a folder, a .tar/.tar.gz archive or "
+                    f"{CIFAR10_PYTHON_NAME}")
+
+
+# --------------------------------------------------------------------------------------
+# Loading with a cache
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("ALEXNET_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "alexnet"
+
+
+def load_dataset(
+    path: str | Path,
+    *,
+    size: int | None = None,
+    cache_dir: str | Path | None = None,
+    md5: str | None = None,
+    workers: int | None = None,
+    fast_jpeg: bool = True,
+    progress: bool = True,
+    use_cache: bool = True,
+) -> Dataset:
+    """Load (and cache) a dataset; ``size`` is the stored square size (32, or 256).
+
+    ``size=None`` keeps CIFAR's native 32 and, for image folders, means 32 too.
+    """
+    path = Path(path).expanduser()
+    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    kind = detect_source(path)
+    for k, _, loader in _EXTRA_SOURCES:
+        if k == kind:
+            return loader(path, size=size, cache_dir=cache, workers=workers, progress=progress)
+
+    extra: dict[str, Any] = {}
+    if path.is_file():
+        need_md5 = md5 is not None or path.name == CIFAR10_PYTHON_NAME
+        digests = _digest_cached(path, cache) if use_cache else file_digest(
+            path, ("sha256", "md5"))
+        if need_md5:
+            verify_md5(path, md5 or CIFAR10_PYTHON_MD5, digests["md5"])
+            extra["md5"] = digests["md5"]
+        checksum = "sha256:" + digests["sha256"]
+        files: list[tuple[str, Path]] = []
+    else:
+        if md5 is not None:
+            raise DataError(f"{path}: --md5 applies to a file, this is a folder")
+        files = _list_folder(path) if kind == "image-folder" else _list_cifar_dir(path)
+        checksum = "manifest-sha256:" + _folder_manifest_digest(files)
+
+    if kind == "cifar-python":
+        if size not in (None, 32):
+            raise DataError(f"{path}: CIFAR-10 images are 32x32; cannot serve {size}x{size}")
+        size = 32
+    else:
+        size = size or 32
+    src = SourceInfo(kind=kind, path=path, checksum=checksum, extra=extra)
+    key_text = json.dumps([CACHE_FORMAT, kind, checksum, size, bool(fast_jpeg)])
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:24]
+    entry = cache / f"{kind}-{key}"
+    if use_cache:
+        ds = _read_cache(entry, src)
+        if ds is not None:
+            return ds
+    if kind == "cifar-python":
+        parts = _load_cifar(path)
+        tr_images, tr_labels = parts["train"]
+        te_images, te_labels = parts["test"]
+        classes, skipped = parts["classes"], []
+        splits = {"train": (tr_images, tr_labels), "test": (te_images, te_labels)}
+        if use_cache:
+            return _write_cache(entry, src, size, classes, splits, skipped, fast_jpeg)
+        return _make_dataset(src, size, classes, splits, skipped, fast_jpeg)
+    return _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progress,
+                              use_cache)
+
+
+def _list_cifar_dir(path: Path) -> list[tuple[str, Path]]:
+    d = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
+    names = ["batches.meta", *CIFAR_TRAIN, CIFAR_TEST]
+    return [(n, d / n) for n in names if (d / n).is_file()]
+
+
+def _load_cifar(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        d = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
+
+        def read(name: str) -> bytes | None:
+            p = d / name
+            return p.read_bytes() if p.is_file() else None
+
+        return _read_cifar_members(read, str(path))
+    try:
+        with tarfile.open(path) as tf:
+            members = {m.name.rsplit("/", 1)[-1]: m for m in tf.getmembers() if m.isfile()}
+
+            def read(name: str) -> bytes | None:
+                m = members.get(name)
+                if m is None:
+                    return None
+                f = tf.extractfile(m)
+                return f.read() if f else None
+
+            return _read_cifar_members(read, str(path))
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DataError(f"{path}: truncated or unreadable archive ({exc})") from None
+
+
+def _list_folder(path: Path) -> list[tuple[str, Path]]:
+    out = []
+    for split_dir in ("train", "test", "val"):
+        root = path / split_dir
+        if not root.is_dir():
+            continue
+        for cls in sorted(p for p in root.iterdir() if p.is_dir()):
+            for f in sorted(cls.iterdir()):
+                rel = f"{split_dir}/{cls.name}/{f.name}"
+                if f.is_file() and _split_of(rel):
+                    out.append((rel, f))
+    if not out:
+        raise DataError(f"{path}: no images under train/<class>/")
+    return out
+
+
+def _iter_image_sources(path: Path, files: list[tuple[str, Path]]
+                        ) -> Iterator[tuple[str, bytes | Path]]:
+    """(relative name, bytes or file path) in a forward-only order (tar: archive order)."""
+    if path.is_dir():
+        yield from files
+        return
+    try:
+        with tarfile.open(path, mode="r|*") as tf:  # streaming: never seeks back in a .gz
+            for m in tf:
+                if m.isfile() and _split_of(m.name):
+                    f = tf.extractfile(m)
+                    if f is not None:
+                        yield m.name, f.read()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DataError(f"{path}: truncated or unreadable archive ({exc})") from None
+
+
+def _tar_names(path: Path) -> list[str]:
+    """Image members of an archive; reads it to the very end so truncation is noticed."""
+    try:
+        if path.name.lower().endswith((".gz", ".tgz")):
+            with gzip.open(path, "rb") as g, tarfile.open(fileobj=g, mode="r|") as tf:
+                names = [m.name for m in tf if m.isfile() and _split_of(m.name)]
+                while g.read(1 << 20):  # a cut-off gzip stream raises EOFError here
+                    pass
+                return names
+        with tarfile.open(path, mode="r|*") as tf:
+            return [m.name for m in tf if m.isfile() and _split_of(m.name)]
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path}: truncated or unreadable archive ({exc})") from None
+
+
+def _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progress, use_cache):
+    from tqdm import tqdm
+
+    names = [rel for rel, _ in files] if path.is_dir() else _tar_names(path)
+    parsed = {n: _split_of(n) for n in names}
+    by_split: dict[str, list[str]] = {"train": [], "test": []}
+    for n in names:
+        sp = parsed[n]
+        assert sp is not None
+        by_split[sp[0]].append(n)
+    if not by_split["train"]:
+        raise DataError(f"{path}: no images under train/<class>/")
+    classes = sorted({parsed[n][1] for n in by_split["train"]})  # type: ignore[index]
+    cidx = {c: i for i, c in enumerate(classes)}
+    for n in by_split["test"]:
+        if parsed[n][1] not in cidx:  # type: ignore[index]
+            raise DataError(f"{path}: test class {parsed[n][1]!r} has no train/ folder")  # type: ignore[index]
+    # Sorted (class, name) order inside each split, whatever the archive order.
+    slot: dict[str, tuple[str, int]] = {}
+    counts = {}
+    for sp, lst in list(by_split.items()):
+        if not lst:
+            del by_split[sp]
+            continue
+        lst.sort(key=lambda n: (parsed[n][1], parsed[n][2]))  # type: ignore[index]
+        for i, n in enumerate(lst):
+            slot[n] = (sp, i)
+        counts[sp] = len(lst)
+
+    tmp_root = None
+    if use_cache:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp_root = Path(tempfile.mkdtemp(prefix=entry.name + ".tmp-", dir=entry.parent))
+    try:
+        arrays, labels, ok = {}, {}, {}
+        for sp, n in counts.items():
+            if tmp_root is not None:
+                arrays[sp] = np.lib.format.open_memmap(
+                    tmp_root / f"{sp}_images.npy", mode="w+", dtype=np.uint8,
+                    shape=(n, size, size, 3))
+            else:
+                arrays[sp] = np.zeros((n, size, size, 3), np.uint8)
+            labels[sp] = np.array([cidx[parsed[x][1]] for x in by_split[sp]],  # type: ignore[index]
+                                  dtype=np.int64)
+            ok[sp] = np.zeros(n, bool)
+        skipped: list[tuple[str, str]] = []
+        nw = workers or min(8, os.cpu_count() or 1)
+
+        def work(item):
+            rel, data = item
+            try:
+                return rel, decode_image(data, size, name=rel, fast_jpeg=fast_jpeg), None
+            except BadImage as exc:
+                return rel, None, exc.reason
+
+        bar = tqdm(total=len(names), desc=f"decoding {path.name}", unit="img",
+                   disable=not progress, leave=False)
+        with ThreadPoolExecutor(max_workers=nw) as pool:
+            pending: list = []
+            for item in _iter_image_sources(path, files):
+                pending.append(pool.submit(work, item))
+                if len(pending) >= 4 * nw * 16:
+                    _drain(pending[: len(pending) // 2], slot, arrays, ok, skipped, bar)
+                    pending = pending[len(pending) // 2:]
+            _drain(pending, slot, arrays, ok, skipped, bar)
+        bar.close()
+        splits = {}
+        for sp in counts:
+            keep = ok[sp]
+            if keep.all():
+                splits[sp] = (arrays[sp], labels[sp])
+            else:  # compact in place: every destination index is <= its source index
+                idx = np.flatnonzero(keep)
+                a = arrays[sp]
+                for dst, s in enumerate(idx):
+                    if dst != s:
+                        a[dst] = a[s]
+                splits[sp] = (a[: len(idx)], labels[sp][idx])
+        skipped.sort()
+        if tmp_root is not None:
+            for a in arrays.values():
+                if isinstance(a, np.memmap):
+                    a.flush()
+            return _finish_cache(entry, tmp_root, src, size, classes, splits, skipped, fast_jpeg)
+        return _make_dataset(src, size, classes, splits, skipped, fast_jpeg)
+    finally:
+        if tmp_root is not None and tmp_root.exists():
+            shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+def _drain(futs, slot, arrays, ok, skipped, bar) -> None:
+    for fu in futs:
+        rel, arr, reason = fu.result()
+        bar.update(1)
+        if arr is None:
+            skipped.append((rel, reason))
+            continue
+        sp, i = slot[rel]
+        arrays[sp][i] = arr
+        ok[sp][i] = True
+
+
+def _source_json(src: SourceInfo, size: int, fast_jpeg: bool) -> dict[str, Any]:
+    d = {"path": str(src.path), "kind": src.kind, "checksum": src.checksum, "size": size,
+         "resize": "shorter-side-then-centre" if src.kind != "cifar-python" else "none",
+         "fast_jpeg": bool(fast_jpeg) if src.kind != "cifar-python" else False}
+    d.update(src.extra)
+    return d
+
+
+def _make_dataset(src, size, classes, splits, skipped, fast_jpeg) -> Dataset:
+    tr = Split(*splits["train"])
+    te = Split(*splits["test"]) if "test" in splits and len(splits["test"][1]) else None
+    return Dataset(train=tr, test=te, classes=list(classes),
+                   source=_source_json(src, size, fast_jpeg), skipped=list(skipped))
+
+
+def _write_cache(entry, src, size, classes, splits, skipped, fast_jpeg) -> Dataset:
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp_root = Path(tempfile.mkdtemp(prefix=entry.name + ".tmp-", dir=entry.parent))
+    try:
+        for sp, (imgs, _) in splits.items():
+            np.save(tmp_root / f"{sp}_images.npy", imgs, allow_pickle=False)
+        return _finish_cache(entry, tmp_root, src, size, classes, splits, skipped, fast_jpeg)
+    finally:
+        if tmp_root.exists():
+            shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+def _finish_cache(entry, tmp_root, src, size, classes, splits, skipped, fast_jpeg) -> Dataset:
+    """Labels + meta.json (written last) into tmp_root, then rename it into place."""
+    counts = {}
+    for sp, (_, lab) in splits.items():
+        np.save(tmp_root / f"{sp}_labels.npy", np.asarray(lab, np.int64), allow_pickle=False)
+        counts[sp] = int(len(lab))
+    meta = {"format": CACHE_FORMAT, "classes": list(classes), "counts": counts,
+            "source": _source_json(src, size, fast_jpeg), "skipped": [list(s) for s in skipped]}
+    for f in tmp_root.iterdir():
+        fsync_path(f)
+    atomic_write_text(tmp_root / "meta.json", json.dumps(meta, indent=1))
+    try:
+        os.replace(tmp_root, entry)
+    except OSError:
+        if not (entry / "meta.json").is_file():  # a stale half-entry: replace it
+            shutil.rmtree(entry, ignore_errors=True)
+            os.replace(tmp_root, entry)
+    ds = _read_cache(entry, src)
+    if ds is None:
+        raise DataError(f"{entry}: cache entry unreadable right after writing it")
+    return ds
+
+
+def _read_cache(entry: Path, src: SourceInfo) -> Dataset | None:
+    meta_p = entry / "meta.json"
+    if not meta_p.is_file():
+        return None
+    try:
+        meta = json.loads(meta_p.read_text())
+        if meta.get("format") != CACHE_FORMAT or meta["source"]["checksum"] != src.checksum:
+            return None
+        splits = {}
+        for sp, n in meta["counts"].items():
+            imgs = np.load(entry / f"{sp}_images.npy", mmap_mode="r", allow_pickle=False)
+            labs = np.load(entry / f"{sp}_labels.npy", allow_pickle=False)
+            if labs.shape != (n,) or imgs.shape[0] < n:
+                return None
+            splits[sp] = (imgs[:n], labs)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # damaged cache: rebuild it
+    source = dict(meta["source"])
+    source["path"] = str(src.path)
+    return Dataset(
+        train=Split(*splits["train"]),
+        test=Split(*splits["test"]) if "test" in splits and meta["counts"]["test"] else None,
+        classes=list(meta["classes"]), source=source,
+        skipped=[(a, b) for a, b in meta.get("skipped", [])],
+    )

@@ -1,0 +1,108 @@
+"""Sphinx extension of the AlexNet docs: build-time pages, figures and MathML.
+
+On ``builder-inited`` every generator writes its Markdown pages, fragments and figures
+into ``docs/_generated/`` from the project's own data (annotations, cfg files, model,
+bundled weights and reports). Hand-written pages include the fragments, so the sources
+stay the single source of truth and the docs never restate them. A generator whose
+data is absent writes a short "not yet available" note instead; one whose data is
+present but broken logs a warning, which fails the ``-W`` build.
+
+Formulas are turned into MathML at build time (docutils' LaTeX-to-MathML converter),
+so the site needs no JavaScript math library and renders offline.
+"""
+
+from __future__ import annotations
+
+import time
+
+from docutils import nodes
+from docutils.utils.math import MathError, latex2mathml
+from sphinx.application import Sphinx
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+
+def _cli_fragment(out) -> None:
+    import docsgen_cli
+
+    if not docsgen_cli.missing:
+        out.write_text("fragments/cli-missing.md", "")
+        return
+    items = "\n".join(f"- `alexnet {name}`" for name in sorted(docsgen_cli.missing))
+    out.write_text(
+        "fragments/cli-missing.md",
+        ":::{note}\n**Not yet available:** these registered commands could not be loaded "
+        f"on this build, so they are not documented below:\n\n{items}\n:::\n",
+    )
+
+
+def generate(app: Sphinx) -> None:
+    import docsgen_api
+    import docsgen_architecture
+    import docsgen_figures
+    import docsgen_original
+    import docsgen_reports
+    from docsgen_common import Output
+
+    out = Output()
+    steps = [
+        ("cli", _cli_fragment),
+        ("api", docsgen_api.generate),
+        ("original", docsgen_original.generate),
+        ("architecture", docsgen_architecture.generate),
+        ("figures", docsgen_figures.generate),
+        ("reports", docsgen_reports.generate),
+    ]
+    for name, step in steps:
+        t0 = time.perf_counter()
+        try:
+            step(out)
+        except Exception as exc:
+            logger.warning("docs generator %r failed: %s: %s", name, type(exc).__name__, exc)
+            continue
+        logger.info("generated %s in %.1f s", name, time.perf_counter() - t0)
+    for path in out.prune():
+        logger.info("removed stale generated file %s", path)
+
+
+# -- MathML ------------------------------------------------------------------------------
+
+
+def _mathml(self, node: nodes.Element, latex: str, block: bool) -> str:
+    try:
+        return latex2mathml.tex2mathml(latex, as_block=block)
+    except MathError as exc:
+        logger.warning("cannot convert formula to MathML (%s): %s", exc, latex, location=node)
+        return f"<code>{self.encode(latex)}</code>"
+
+
+def visit_math(self, node: nodes.Element) -> None:
+    self.body.append(
+        f'<span class="math">{_mathml(self, node, node.astext(), block=False)}</span>'
+    )
+    raise nodes.SkipNode
+
+
+def visit_displaymath(self, node: nodes.Element) -> None:
+    from sphinx.util.math import get_node_equation_number
+
+    latex = node.astext()
+    nowrap = node.get("no-wrap", node.get("nowrap", False))
+    parts = [latex] if nowrap else [p for p in latex.split("\n\n") if p.strip()]
+    self.body.append(self.starttag(node, "div", CLASS="math-wrapper"))
+    if node.get("number"):
+        number = get_node_equation_number(self, node)
+        self.body.append(f'<span class="eqno">({number})</span>')
+    for part in parts:
+        self.body.append(_mathml(self, node, part, block=True))
+    self.body.append("</div>\n")
+    raise nodes.SkipNode
+
+
+def setup(app: Sphinx) -> dict[str, object]:
+    app.add_html_math_renderer(
+        "mathml", inline_renderers=(visit_math, None), block_renderers=(visit_displaymath, None)
+    )
+    app.connect("builder-inited", generate)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -20,10 +20,12 @@ from alexnet.errors import AlexNetError
 
 # name -> (module, attribute) of every top-level command.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "model": ("alexnet.modern.cli", "model"),
+    "model": ("alexnet.modern.cli_model", "model"),
     "train": ("alexnet.modern.cli", "train"),
     "evaluate": ("alexnet.modern.cli", "evaluate"),
     "predict": ("alexnet.modern.cli", "predict"),
+    "original": ("alexnet.original.cli", "original"),
+    "tour": ("alexnet.original.cli_tour", "tour"),
 }
 
 

@@ -14,13 +14,16 @@ from torch import nn
 
 class TinyNet(nn.Module):
     def __init__(self, arch: str = "tiny", side: int = 32, classes: int = 10, maps: int = 4,
-                 eps: float = 0.01, mom: float = 0.9, wc: float = 0.0005, dropout: bool = True):
+                 eps: float = 0.01, mom: float = 0.9, wc: float = 0.0005, dropout: bool = True,
+                 seed: int | None = None):
         super().__init__()
+        if seed is not None:
+            torch.manual_seed(seed)
         self.arch = arch
         self.input_shape = (3, side, side)
         self.num_classes = classes
         self.config = {"arch": arch, "side": side, "classes": classes, "maps": maps,
-                       "eps": eps, "mom": mom, "wc": wc, "dropout": dropout}
+                       "eps": eps, "mom": mom, "wc": wc, "dropout": dropout, "seed": seed}
         self.conv1 = nn.Conv2d(3, maps, 5, padding=2)
         self.fc = nn.Linear(maps * 16, classes)
         nn.init.normal_(self.conv1.weight, std=0.01)
@@ -29,6 +32,7 @@ class TinyNet(nn.Module):
         nn.init.zeros_(self.fc.bias)
         self.dropout = dropout
         self._hp = (eps, mom, wc)
+        self.cost = {"type": "cost.logreg", "coeff": 1.0}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.conv1(x))

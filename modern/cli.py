@@ -1,0 +1,145 @@
+"""``alexnet train``, ``alexnet evaluate`` and ``alexnet predict`` (thin wrappers).
+
+Each command parses options and calls one library function (:func:`.train.train`,
+:func:`.evaluate.evaluate_checkpoint`, :func:`.evaluate.predict_files`); user errors
+are :class:`~alexnet.errors.AlexNetError` and reach the user as one line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+VIEWS = click.Choice(["1", "9", "10"])
+
+
+@click.command()
+@click.option("--arch", default="cifar10-80sec", show_default=True,
+              help="Network name understood by build_model (e.g. cifar10-80sec, alexnet2012).")
+@click.option("--data", type=click.Path(), help="cifar-10-python.tar.gz, an image-folder tree "
+              "(train/<class>/, test/<class>/) or its .tar.gz.")
+@click.option("--out", type=click.Path(), required=True, help="Run folder, e.g. runs/NAME.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch", type=int, default=128, show_default=True, help="Minibatch size.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--schedule", help="Learning-rate schedule: a YAML/JSON file of rules "
+              "{epoch, layers, factor|eps|epsW|epsB|color_noise} or a preset "
+              "(cifar10-80sec, alexnet2012, none).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its latest "
+              "checkpoint (bit-exact on CPU).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--cache", "cache_dir", type=click.Path(),
+              help="Decoded-image cache (default ~/.cache/alexnet or $ALEXNET_CACHE).")
+@click.option("--md5", help="Verify the data file against this md5 (the official CIFAR-10 "
+              "tarball is always checked).")
+@click.option("--image-size", type=int, help="Stored square image size (default 32 for "
+              "CIFAR-size nets, 256 for ImageNet-size nets).")
+@click.option("--pca-noise", type=click.Choice(["code", "paper", "off"]),
+              help="PCA colour noise as the 2012 code did it, as the paper writes it, or "
+              "off (default: code for ImageNet, off for CIFAR).")
+@click.option("--color-noise", type=float, default=0.1, show_default=True,
+              help="Colour-noise scale (sigma).")
+@click.option("--crop-chunk", type=int, help="Images sharing one crop offset and flip "
+              "(default 32 for ImageNet, 1 for CIFAR).")
+@click.option("--flip/--no-flip", default=None, help="Random mirror images (default: when "
+              "the net reads crops smaller than the stored images).")
+@click.option("--shuffle", type=click.Choice(["once", "epoch", "none"]), default="once",
+              show_default=True, help="Sample order: shuffled once (2012 batch files), "
+              "every epoch, or as stored.")
+@click.option("--test-views", type=VIEWS, default="1", show_default=True,
+              help="Views for the per-epoch test.")
+@click.option("--final-views", type=VIEWS, help="Views for the final test (default: "
+              "--test-views).")
+@click.option("--checkpoint-every", type=int, default=0, show_default=True,
+              help="Also checkpoint every N minibatches (0: at epoch ends only).")
+@click.option("--keep", type=int, default=2, show_default=True,
+              help="Checkpoints to keep.")
+@click.option("--limit-train", type=int, help="Use only the first N training images.")
+@click.option("--limit-test", type=int, help="Use only the first N test images.")
+@click.option("--max-steps", type=int, help="Stop (with a checkpoint) after N minibatches "
+              "in total.")
+@click.option("--workers", type=int, help="Image-decoding threads.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.pass_context
+def train(ctx: click.Context, resume: bool, max_steps: int | None, **opts) -> None:
+    """Train a network the 2012 way (update rule, augmentation, schedule)."""
+    from alexnet.modern.train import TrainConfig
+    from alexnet.modern.train import train as run_train
+
+    from alexnet.errors import ConfigError
+
+    for k in ("test_views", "final_views"):
+        if opts[k] is not None:
+            opts[k] = int(opts[k])
+    given = {k: v for k, v in opts.items()
+             if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
+    if not resume and not opts["data"]:
+        raise ConfigError("--data is required for a new run")
+    cfg = TrainConfig(**{k: v for k, v in opts.items() if v is not None})
+    res = run_train(cfg, resume=resume, overrides=given, max_steps=max_steps)
+    final = res.metrics.get("final")
+    if res.status == "finished" and final:
+        click.echo(f"{res.out}: test error top-1 {100 * final['top1_err']:.2f}%, top-5 "
+                   f"{100 * final['top5_err']:.2f}% ({final['views']} view(s)); "
+                   f"metrics in {res.out / 'metrics.json'}")
+    elif res.status != "finished":
+        click.echo(f"{res.out}: {res.status}; continue with: alexnet train --out {res.out} "
+                   "--resume")
+        if res.status == "interrupted":
+            sys.exit(130)
+
+
+@click.command()
+@click.option("--checkpoint", required=True, type=click.Path(),
+              help="Run folder, checkpoints folder, or a checkpoint .json/.safetensors.")
+@click.option("--data", type=click.Path(), help="Dataset (default: the one the run used).")
+@click.option("--views", type=VIEWS, default="1", show_default=True,
+              help="1 centre crop; 9 a 3x3 grid (2012 CIFAR); 10 corners+centre and mirrors.")
+@click.option("--json", "json_out", type=click.Path(), help="Also write the result here.")
+@click.option("--batch", type=int, default=256, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path())
+@click.option("--limit", type=int, help="Only the first N test images.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def evaluate(checkpoint: str, data: str | None, views: str, json_out: str | None, batch: int,
+             device: str, cache_dir: str | None, limit: int | None, progress: bool) -> None:
+    """Test error (top-1, top-5, ties counted fractionally) of a checkpoint."""
+    from alexnet.modern.evaluate import evaluate_checkpoint
+    from alexnet.modern.metrics import write_json
+
+    res = evaluate_checkpoint(checkpoint, data, views=int(views), batch_size=batch,
+                              device=device, cache_dir=cache_dir, limit=limit,
+                              progress=progress)
+    click.echo(f"{res['checkpoint']}: {res['n']} test images, {res['views']} view(s): "
+               f"top-1 error {100 * res['top1_err']:.2f}%, top-5 error "
+               f"{100 * res['top5_err']:.2f}%, loss {res['loss']:.4f}")
+    if json_out:
+        write_json(Path(json_out), res)
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--checkpoint", required=True, type=click.Path(),
+              help="Run folder, checkpoints folder, or a checkpoint .json/.safetensors.")
+@click.option("--top", type=int, default=5, show_default=True)
+@click.option("--views", type=click.Choice(["1", "10"]), default="1", show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def predict(images: tuple[str, ...], checkpoint: str, top: int, views: str, device: str,
+            as_json: bool) -> None:
+    """Most probable labels of IMAGE files (class names stored in the checkpoint)."""
+    from alexnet.modern.evaluate import load_for_inference, predict_files
+
+    inf = load_for_inference(checkpoint, device=device)
+    res = predict_files(inf, list(images), top=top, views=int(views))
+    if as_json:
+        click.echo(json.dumps(res, indent=1))
+        return
+    for r in res:
+        click.echo(r["image"])
+        for t in r["top"]:
+            click.echo(f"  {100 * t['prob']:6.2f}%  {t['label']}")

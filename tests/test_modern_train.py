@@ -1,0 +1,173 @@
+"""The training loop: determinism, bit-exact resume, interruption, errors, run records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+from _modern_standin import build, make_image_folder
+from alexnet.modern import checkpoint as ck
+from alexnet.modern.train import TrainConfig, TrainingDiverged, train
+
+from alexnet.errors import CheckpointError, ConfigError, DataError
+
+
+def tiny(arch="tiny", **kw):
+    kw.setdefault("classes", 3)
+    kw.setdefault("side", 28)  # stored 32 -> border 2: crops and flips are exercised
+    kw.setdefault("eps", 1e-4)
+    return build(arch, **kw)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("data") / "imgs", n_train=16, n_test=4)
+
+
+def _cfg(tmp_path, data, name, **kw):
+    base = dict(arch="tiny", data=str(data), out=str(tmp_path / name), epochs=2, batch=8,
+                seed=3, cache_dir=str(tmp_path / "cache"), progress=False, shuffle="epoch",
+                pca_noise="code")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _final_state(out):
+    c = ck.read_checkpoint(out)
+    return {k: v for k, v in c.tensors.items() if k.startswith(("model/", "velocity/"))}, c
+
+
+def _assert_same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k  # bit-exact, not approximately equal
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, data):
+    r1 = train(_cfg(tmp_path, data, "a"), build=tiny)
+    r2 = train(_cfg(tmp_path, data, "b"), build=tiny)
+    r3 = train(_cfg(tmp_path, data, "c", seed=4), build=tiny)
+    s1, _ = _final_state(r1.out)
+    s2, _ = _final_state(r2.out)
+    s3, _ = _final_state(r3.out)
+    _assert_same(s1, s2)
+    assert [e["train_loss"] for e in r1.metrics["epochs"]] == \
+        [e["train_loss"] for e in r2.metrics["epochs"]]
+    assert not torch.equal(s1["model/conv1.weight"], s3["model/conv1.weight"])
+
+
+@pytest.mark.parametrize("stop_at", [3, 6, 9])  # mid-epoch, at an epoch's end, mid-epoch 2
+def test_resume_is_bit_exact(tmp_path, data, stop_at):
+    straight = train(_cfg(tmp_path, data, "straight"), build=tiny)
+    half = train(_cfg(tmp_path, data, "split"), build=tiny, max_steps=stop_at)
+    assert half.status == "stopped"
+    c = ck.read_checkpoint(half.out)
+    assert c.meta["position"]["step"] == stop_at
+    rest = train(_cfg(tmp_path, data, "split"), build=tiny, resume=True)
+    assert rest.status == "finished"
+    a, _ = _final_state(straight.out)
+    b, _ = _final_state(rest.out)
+    _assert_same(a, b)
+    assert [e["train_loss"] for e in straight.metrics["epochs"]] == \
+        [e["train_loss"] for e in rest.metrics["epochs"]]
+    assert [e["test_top1_err"] for e in straight.metrics["epochs"]] == \
+        [e["test_top1_err"] for e in rest.metrics["epochs"]]
+
+
+def test_ctrl_c_saves_at_a_clean_point_and_resumes_exactly(tmp_path, data):
+    straight = train(_cfg(tmp_path, data, "straight"), build=tiny)
+
+    def press_ctrl_c(step):
+        if step == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    before = signal.getsignal(signal.SIGINT)
+    r = train(_cfg(tmp_path, data, "int"), build=tiny, on_step=press_ctrl_c)
+    assert r.status == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
+    assert ck.read_checkpoint(r.out).meta["position"] == {"epoch": 0, "batch": 4, "step": 4}
+    assert json.loads((r.out / "metrics.json").read_text())["status"] == "interrupted"
+    assert not [p for p in r.out.rglob("*") if p.name.endswith(".tmp")]
+    done = train(_cfg(tmp_path, data, "int"), build=tiny, resume=True)
+    _assert_same(_final_state(straight.out)[0], _final_state(done.out)[0])
+
+
+def test_metrics_json_and_report(tmp_path, data):
+    f = tmp_path / "sched.yaml"
+    f.write_text("- {epoch: 1, layers: all, factor: 0.1}\n")
+    r = train(_cfg(tmp_path, data, "m", schedule=str(f)), build=tiny)
+    m = json.loads((r.out / "metrics.json").read_text())
+    assert m["status"] == "finished" and m["seed"] == 3
+    assert set(m["versions"]) >= {"python", "torch", "numpy", "alexnet"}
+    assert [e["epoch"] for e in m["epochs"]] == [1, 2]
+    for e in m["epochs"]:
+        assert e["train_loss"] > 0 and 0 <= e["test_top1_err"] <= 1 and e["images_per_s"] > 0
+        assert e["wall_s"] > 0
+    assert m["epochs"][0]["eps"]["conv1.weights[0]"] == pytest.approx(1e-4)
+    assert m["epochs"][1]["eps"]["conv1.weights[0]"] == pytest.approx(1e-5)
+    assert m["epochs"][1]["eps"]["conv1.biases"] == pytest.approx(2e-5)
+    assert m["final"]["n"] == 12 and m["config"]["classes"] == ["cat", "dog", "frog"]
+    assert m["config"]["data"]["checksum"].startswith("manifest-sha256:")
+    rep = (r.out / "report.md").read_text()
+    assert "| 2 |" in rep and "Final test error" in rep
+    # the schedule is stored, so a resumed run keeps it even if the file goes away
+    f.unlink()
+    again = train(_cfg(tmp_path, data, "m", epochs=3), build=tiny, resume=True,
+                  overrides={"epochs": 3})
+    assert again.metrics["epochs"][2]["eps"]["conv1.weights[0]"] == pytest.approx(1e-5)
+
+
+def test_divergence_stops_with_one_line_error(tmp_path, data):
+    def hot(arch="tiny", **kw):
+        kw["eps"] = 1e8
+        return tiny(arch, **kw)
+
+    with pytest.raises(TrainingDiverged) as ei:
+        train(_cfg(tmp_path, data, "hot", epochs=3), build=hot)
+    assert "\n" not in str(ei.value) and "epoch" in str(ei.value)
+
+
+def test_run_folder_errors(tmp_path, data):
+    cfg = _cfg(tmp_path, data, "e", epochs=1)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(cfg, build=tiny, resume=True)
+    train(cfg, build=tiny)
+    with pytest.raises(ConfigError, match="--resume"):
+        train(cfg, build=tiny)
+    with pytest.raises(ConfigError) as ei:
+        train(cfg, build=tiny, resume=True, overrides={"arch": "cifar10-80sec"})
+    msg = str(ei.value)
+    assert "ckpt-e0001-b000000.json" in msg and "'tiny'" in msg and "'cifar10-80sec'" in msg
+
+
+def test_other_architecture_checkpoint_is_refused(tmp_path, data):
+    cfg = _cfg(tmp_path, data, "arch", epochs=1)
+    train(cfg, build=tiny)
+
+    def other(arch="tiny", **kw):
+        return tiny("cifar10-18pct", **{k: v for k, v in kw.items()})
+
+    with pytest.raises(CheckpointError) as ei:
+        train(cfg, build=other, resume=True)
+    assert "'tiny'" in str(ei.value) and "'cifar10-18pct'" in str(ei.value)
+
+
+def test_changed_data_is_refused_on_resume(tmp_path):
+    d = make_image_folder(tmp_path / "d", n_train=8, n_test=2)
+    cfg = _cfg(tmp_path, d, "dd", epochs=2)
+    train(cfg, build=tiny, max_steps=2)
+    make_image_folder(tmp_path / "d", n_train=9, n_test=2)  # one more image per class
+    with pytest.raises(DataError, match="trained on"):
+        train(cfg, build=tiny, resume=True)
+
+
+def test_class_count_mismatch(tmp_path, data):
+    def ten(arch="tiny", **kw):
+        kw["classes"] = 10
+        return tiny(arch, **kw)
+
+    with pytest.raises(DataError, match="3 classes"):
+        train(_cfg(tmp_path, data, "cls"), build=ten)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("alexnet.modern.cli", "predict"),
     "original": ("alexnet.original.cli", "original"),
     "tour": ("alexnet.original.cli_tour", "tour"),
+    "docs": ("alexnet.docs_build", "docs"),
 }
 
 

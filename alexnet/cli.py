@@ -27,8 +27,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "original": ("alexnet.original.cli", "original"),
     "tour": ("alexnet.original.cli_tour", "tour"),
     "docs": ("alexnet.docs_build", "docs"),
-    "original": ("alexnet.original.cli", "original"),
-    "tour": ("alexnet.original.cli_tour", "tour"),
 }
 
 

@@ -31,11 +31,13 @@ def resolve_path(name: str, manifest: Manifest) -> str:
                              param_hint="FILE")
 
 
-def _emit(text: str, pager: bool) -> None:
+def _emit(text: str, pager: bool, color: bool = False) -> None:
     if pager and sys.stdout.isatty():
-        click.echo_via_pager(text)
+        # color=None lets click run less with -R so the highlighting survives the pager;
+        # False strips the escape codes.
+        click.echo_via_pager(text, color=None if color else False)
     else:
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, color=color)
 
 
 @click.command("tour")
@@ -100,14 +102,15 @@ def tour(file: str | None, line: int | None, walk: bool, show_coverage: bool, as
             _emit(tour_view.render_coverage(data, cov), pager)
         return
     if walk:
-        _emit(tour_view.render_tour(data, read, color=use_color), pager)
+        _emit(tour_view.render_tour(data, read, color=use_color), pager, use_color)
         return
     if file is None:
-        _emit(tour_view.render_listing(data, coverage(data), color=use_color), pager)
+        _emit(tour_view.render_listing(data, coverage(data), color=use_color), pager, use_color)
         return
     path = resolve_path(file, data.manifest)
     if line is not None and line > data.manifest.get(path).lines:  # type: ignore[union-attr]
         raise click.BadParameter(
             f"{path} has {data.manifest.get(path).lines} lines", param_hint="--line"  # type: ignore[union-attr]
         )
-    _emit(tour_view.render_file(path, data, read, color=use_color, line=line), pager)
+    _emit(tour_view.render_file(path, data, read, color=use_color, line=line), pager,
+          use_color)

@@ -142,7 +142,7 @@ def build_key(host: Host, compiler: Compiler) -> str:
     h.update(f"compiler={compiler.path}\n{compiler.version}\n".encode())
     h.update(("flags=" + " ".join(_flags(host)) + "\n").encode())
     for f in _all_source_files():
-        h.update(f"{f.relative_to(PACKAGE_DIR)}\n".encode())
+        h.update(f"{f.parent.name}/{f.name}\n".encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:20]
 

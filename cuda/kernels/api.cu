@@ -47,4 +47,21 @@ int convnet_emu_set_schedule_seed(unsigned long long seed) {
 #endif
 }
 
+int convnet_cuda_set_device(int device) {
+#ifdef __CUDACC__
+    convnet::clear_error();
+    cudaError_t rc = cudaSetDevice(device);
+    if (rc != cudaSuccess) {
+        return convnet::set_error(CONVNET_ERR_LAUNCH, "cudaSetDevice(%d) failed: %s", device,
+                                  cudaGetErrorString(rc));
+    }
+    return CONVNET_OK;
+#else
+    (void)device;
+    return convnet::set_error(CONVNET_ERR_LAUNCH,
+                              "convnet_cuda_set_device: this library is the emulation host "
+                              "(CPU pointers only)");
+#endif
+}
+
 }  // extern "C"

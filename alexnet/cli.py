@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "original": ("alexnet.original.cli", "original"),
     "tour": ("alexnet.original.cli_tour", "tour"),
     "docs": ("alexnet.docs_build", "docs"),
+    "cuda": ("alexnet.cuda.cli", "cuda"),
 }
 
 

@@ -292,3 +292,16 @@ def test_every_kernel_compiles_with_nvcc_for_sm80_sm90_and_ptx():
                  0.0, 1.0, None)
     with pytest.raises(abi.KernelLaunchError, match="only the emulation host"):
         abi.call(lib, "convnet_emu_set_schedule_seed", 1)
+
+
+def test_cli_builds_and_reports():
+    from click.testing import CliRunner
+
+    from alexnet.cli import cli
+
+    result = CliRunner().invoke(cli, ["cuda", "build", "--host", "emulation"])
+    assert result.exit_code == 0, result.output
+    assert "libconvnet_kernels.so" in result.output
+    result = CliRunner().invoke(cli, ["cuda", "info"])
+    assert result.exit_code == 0
+    assert "emulation:" in result.output and "library cached" in result.output

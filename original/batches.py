@@ -1,0 +1,435 @@
+"""The 2012 data-batch format on disk, and converters into it.
+
+A data folder of the 2011/2012 system (cc2011 ``data.py`` L30-L33, L69-L102; fact sheet
+original-2012.md 5.2) holds
+
+``batches.meta``
+    a pickled dict: ``label_names`` (its length is the class count), ``num_vis`` (values
+    per image, 3*size*size), ``data_mean`` (float32, ``(num_vis, 1)``: the mean image in
+    channel, row, column order), ``num_cases_per_batch``; ImageNet folders also carry
+    ``color_pca`` = (per-component standard deviations (3,), eigenvectors as the columns
+    of a 3x3 matrix) for the colour noise, and ``img_size``.
+``data_batch_<N>``
+    a pickled dict: ``data`` uint8 ``(num_vis, cases)`` (ONE IMAGE PER COLUMN, pixel
+    index c*size*size + y*size + x, RGB), ``labels`` (list of 0-based class indices),
+    ``batch_label``, ``filenames``. A batch may also be split into
+    ``data_batch_<N>.1``, ``.2``, ... whose columns are concatenated.
+
+CIFAR-10 conventionally becomes batches 1-5 (training, 10,000 images each) and batch 6
+(the test set), the numbering of the 2011 example nets' notes (``--train-range=1-5
+--test-range=6``). ImageNet-style photographs become 256x256 images: shorter side scaled
+to 256, then the central 256x256 square, as the paper describes (section 2).
+
+Everything is written with :func:`alexnet.original.pickling.dump_atomic` (protocol 2,
+Python-2 readable) and read back through the restricted unpickler.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from alexnet.original import pickling
+
+from alexnet.errors import DataError
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
+
+# --------------------------------------------------------------------------------------
+# Reading and writing
+
+
+def batch_path(folder: str | Path, num: int) -> Path:
+    return Path(folder) / f"data_batch_{num}"
+
+
+def write_batch(folder: str | Path, num: int, data: np.ndarray, labels: Iterable[int], *,
+                batch_label: str = "", filenames: list[str] | None = None) -> Path:
+    """Write ``data_batch_<num>``; ``data`` is uint8 (num_vis, cases)."""
+    data = np.ascontiguousarray(data)
+    labels = [int(v) for v in labels]
+    if data.ndim != 2 or data.dtype != np.uint8:
+        raise DataError(f"batch {num}: data must be a uint8 (values, cases) matrix, got "
+                        f"{data.dtype} {data.shape}")
+    if len(labels) != data.shape[1]:
+        raise DataError(f"batch {num}: {len(labels)} labels for {data.shape[1]} images")
+    dic = {"data": data, "labels": labels, "batch_label": batch_label or f"batch {num}",
+           "filenames": list(filenames) if filenames else []}
+    path = batch_path(folder, num)
+    pickling.dump_atomic(dic, path)
+    return path
+
+
+def write_meta(folder: str | Path, *, label_names: list[str], data_mean: np.ndarray,
+               num_cases_per_batch: int, extra: dict[str, Any] | None = None) -> Path:
+    mean = np.asarray(data_mean, dtype=np.float32).reshape(-1, 1)
+    dic: dict[str, Any] = {"label_names": list(label_names), "num_vis": int(mean.shape[0]),
+                           "data_mean": mean, "num_cases_per_batch": int(num_cases_per_batch)}
+    dic.update(extra or {})
+    path = Path(folder) / "batches.meta"
+    pickling.dump_atomic(dic, path)
+    return path
+
+
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    """Read and check ``batches.meta`` (DataError naming the file on any problem)."""
+    path = Path(folder) / "batches.meta"
+    if not path.is_file():
+        raise DataError(f"{path}: no batches.meta in the data folder (expected the 2012 "
+                        "format: batches.meta + data_batch_N files)")
+    meta = pickling.load(path, what="batches.meta", error=DataError)
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: expected a dict, got {type(meta).__name__}")
+    for key in ("num_vis", "data_mean", "label_names"):
+        if key not in meta:
+            raise DataError(f"{path}: key {key!r} missing")
+    mean = meta["data_mean"]
+    if not isinstance(mean, np.ndarray) or mean.size != int(meta["num_vis"]):
+        raise DataError(f"{path}: data_mean must be an array of num_vis={meta['num_vis']} "
+                        f"values, got {getattr(mean, 'shape', type(mean).__name__)}")
+    meta["data_mean"] = np.asarray(mean, dtype=np.float32).reshape(-1, 1)
+    return meta
+
+
+def _batch_parts(folder: Path, num: int) -> list[Path]:
+    whole = batch_path(folder, num)
+    if whole.is_file():
+        return [whole]
+    parts = []
+    k = 1
+    while (folder / f"data_batch_{num}.{k}").is_file():
+        parts.append(folder / f"data_batch_{num}.{k}")
+        k += 1
+    if not parts:
+        raise DataError(f"{whole}: no such batch file (nor split parts {whole.name}.1, ...)")
+    return parts
+
+
+def read_batch(folder: str | Path, num: int, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read ``data_batch_<num>`` (or its split parts) and check it against the meta."""
+    folder = Path(folder)
+    meta = meta if meta is not None else read_meta(folder)
+    datas, labels = [], []
+    for path in _batch_parts(folder, num):
+        dic = pickling.load(path, what="data batch", error=DataError)
+        if not isinstance(dic, dict) or "data" not in dic or "labels" not in dic:
+            raise DataError(f"{path}: expected a dict with 'data' and 'labels'")
+        data = dic["data"]
+        if not isinstance(data, np.ndarray) or data.ndim != 2:
+            raise DataError(f"{path}: 'data' must be a 2-D array (values, cases), got "
+                            f"{getattr(data, 'shape', type(data).__name__)}")
+        if data.dtype not in (np.uint8, np.float32):
+            raise DataError(f"{path}: 'data' has dtype {data.dtype}, expected uint8 (or float32)")
+        if data.shape[0] != int(meta["num_vis"]):
+            raise DataError(f"{path}: 'data' has {data.shape[0]} values per image, batches.meta "
+                            f"says num_vis={meta['num_vis']}")
+        lab = np.asarray(dic["labels"]).reshape(-1)
+        if lab.shape[0] != data.shape[1]:
+            raise DataError(f"{path}: {lab.shape[0]} labels for {data.shape[1]} images")
+        n_classes = len(meta["label_names"])
+        if lab.size and (lab.min() < 0 or lab.max() >= n_classes or
+                         not np.all(np.equal(np.mod(lab, 1), 0))):
+            raise DataError(f"{path}: labels must be integers in 0-{n_classes - 1}")
+        datas.append(data)
+        labels.append(lab.astype(np.int64))
+    data = datas[0] if len(datas) == 1 else np.concatenate(datas, axis=1)
+    return {"data": data, "labels": np.concatenate(labels)}
+
+
+def batch_numbers(folder: str | Path) -> list[int]:
+    nums = set()
+    for p in Path(folder).iterdir():
+        m = re.match(r"^data_batch_(\d+)(?:\.\d+)?$", p.name)
+        if m:
+            nums.add(int(m.group(1)))
+    return sorted(nums)
+
+
+# --------------------------------------------------------------------------------------
+# Pixels
+
+
+def image_to_column(img) -> np.ndarray:
+    """A PIL RGB image -> uint8 vector in channel, row, column order."""
+    a = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(a.transpose(2, 0, 1)).reshape(-1)
+
+
+def column_to_image(col: np.ndarray, size: int) -> np.ndarray:
+    """Inverse of :func:`image_to_column`: (size, size, 3) uint8-able array."""
+    return np.asarray(col).reshape(3, size, size).transpose(1, 2, 0)
+
+
+def resize_center(img, size: int = 256):
+    """Shorter side to ``size`` (bicubic), then the central size x size square."""
+    from PIL import Image
+
+    img = img.convert("RGB")
+    w, h = img.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    img = img.resize((nw, nh), Image.BICUBIC)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+def color_pca(data: np.ndarray, max_pixels: int = 2_000_000,
+              rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-component standard deviations and eigenvectors (as columns) of the RGB pixel
+    covariance, the ``color_pca`` pair the colour noise reads (original-2012.md 5.4)."""
+    rng = rng or np.random.default_rng(0)
+    rgb = data.reshape(3, -1)
+    if rgb.shape[1] > max_pixels:
+        rgb = rgb[:, rng.choice(rgb.shape[1], max_pixels, replace=False)]
+    cov = np.cov(rgb.astype(np.float64))
+    vals, vecs = np.linalg.eigh(cov)
+    order = np.argsort(vals)[::-1]
+    return (np.sqrt(np.maximum(vals[order], 0)).astype(np.float32),
+            vecs[:, order].astype(np.float32))
+
+
+# --------------------------------------------------------------------------------------
+# CIFAR-10
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck"]
+
+
+def _cifar_from_python_tarball(path: Path) -> tuple[list[tuple[np.ndarray, list[int]]],
+                                                      tuple[np.ndarray, list[int]], list[str]]:
+    """The official cifar-10-python.tar.gz: row-per-image uint8 batches (Python 2 pickles)."""
+    train, test, names = [], None, list(CIFAR10_CLASSES)
+    with tarfile.open(path) as tar:
+        members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+        for k in range(1, 6):
+            if f"data_batch_{k}" not in members:
+                raise DataError(f"{path}: member data_batch_{k} missing (not the CIFAR-10 "
+                                "python tarball?)")
+
+        def load(name):
+            raw = tar.extractfile(members[name]).read()
+            d = pickling.loads(raw, source=f"{path}:{name}", what="CIFAR batch", error=DataError)
+            d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
+            return np.asarray(d["data"], dtype=np.uint8).T, [int(v) for v in d["labels"]]
+
+        for k in range(1, 6):
+            train.append(load(f"data_batch_{k}"))
+        test = load("test_batch")
+        if "batches.meta" in members:
+            raw = tar.extractfile(members["batches.meta"]).read()
+            m = pickling.loads(raw, source=f"{path}:batches.meta", what="meta", error=DataError)
+            m = {(k.decode() if isinstance(k, bytes) else k): v for k, v in m.items()}
+            names = [n.decode() if isinstance(n, bytes) else n for n in m.get("label_names", names)]
+    return train, test, names
+
+
+def _iter_image_folder(source: Path, split: str) -> Iterator[tuple[str, str, bytes]]:
+    """(class, relative name, file bytes) from <split>/<class>/<file> in a dir or a tarball."""
+    if source.is_dir():
+        root = source / split
+        if not root.is_dir():
+            raise DataError(f"{source}: no {split}/ folder (expected {split}/<class>/<image>)")
+        for cls_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            for f in sorted(cls_dir.iterdir()):
+                if f.suffix.lower() in IMAGE_EXTS:
+                    yield cls_dir.name, f"{split}/{cls_dir.name}/{f.name}", f.read_bytes()
+        return
+    with tarfile.open(source) as tar:
+        members = sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name)
+        for m in members:
+            parts = Path(m.name).parts
+            parts = parts[1:] if parts and parts[0] == "." else parts
+            if len(parts) >= 3 and parts[-3] == split and Path(m.name).suffix.lower() in IMAGE_EXTS:
+                yield parts[-2], "/".join(parts[-3:]), tar.extractfile(m).read()
+
+
+def _load_split(source: Path, split: str, classes: list[str], size: int):
+    from PIL import Image
+
+    cols, labels, names = [], [], []
+    for cls, name, raw in _iter_image_folder(source, split):
+        if cls not in classes:
+            raise DataError(f"{source}: {name}: unknown class folder {cls!r} (expected one of "
+                            f"{', '.join(classes)})")
+        try:
+            img = Image.open(io.BytesIO(raw))
+            img.load()
+        except Exception as exc:  # PIL raises many types for broken files
+            raise DataError(f"{source}: {name}: cannot decode image ({exc})") from None
+        if img.size != (size, size):
+            raise DataError(f"{source}: {name}: image is {img.size[0]}x{img.size[1]}, expected "
+                            f"{size}x{size}")
+        cols.append(image_to_column(img))
+        labels.append(classes.index(cls))
+        names.append(name)
+    if not cols:
+        raise DataError(f"{source}: no images found under {split}/<class>/")
+    return np.stack(cols, axis=1), labels, names
+
+
+def convert_cifar10(source: str | Path, out: str | Path, *, batch_size: int = 10000,
+                    seed: int = 0, limit: int | None = None) -> dict[str, Any]:
+    """CIFAR-10 (official python tarball, or an image-folder dir/tarball) -> 2012 batches.
+
+    Training images become ``data_batch_1..k`` (``batch_size`` each, shuffled once with
+    ``seed`` when they come from class folders, which are sorted by class), the test set
+    the next number. ``limit`` keeps only that many images per split (for quick tests).
+    Returns a summary dict (folder, batch numbers, counts, train/test ranges).
+    """
+    source, out = Path(source), Path(out)
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder")
+    out.mkdir(parents=True, exist_ok=True)
+    names = list(CIFAR10_CLASSES)
+    official = source.is_file() and _looks_like_python_tarball(source)
+    if official:
+        train_batches, test, names = _cifar_from_python_tarball(source)
+        tr_data = np.concatenate([b[0] for b in train_batches], axis=1)
+        tr_labels = [v for b in train_batches for v in b[1]]
+        tr_names: list[str] = []
+        te_data, te_labels, te_names = test[0], test[1], []
+    else:
+        tr_data, tr_labels, tr_names = _load_split(source, "train", names, 32)
+        te_data, te_labels, te_names = _load_split(source, "test", names, 32)
+        rng = np.random.default_rng(seed)
+        for which in ("train", "test"):
+            data, labels, fn = (tr_data, tr_labels, tr_names) if which == "train" else \
+                (te_data, te_labels, te_names)
+            perm = rng.permutation(data.shape[1])
+            data = data[:, perm]
+            labels = [labels[i] for i in perm]
+            fn = [fn[i] for i in perm]
+            if which == "train":
+                tr_data, tr_labels, tr_names = data, labels, fn
+            else:
+                te_data, te_labels, te_names = data, labels, fn
+    if limit is not None:
+        tr_data, tr_labels, tr_names = tr_data[:, :limit], tr_labels[:limit], tr_names[:limit]
+        te_data, te_labels, te_names = te_data[:, :limit], te_labels[:limit], te_names[:limit]
+    nums = []
+    n = tr_data.shape[1]
+    for k, s in enumerate(range(0, n, batch_size), start=1):
+        write_batch(out, k, tr_data[:, s:s + batch_size], tr_labels[s:s + batch_size],
+                    batch_label=f"training batch {k}", filenames=tr_names[s:s + batch_size])
+        nums.append(k)
+    test_num = nums[-1] + 1
+    write_batch(out, test_num, te_data, te_labels, batch_label="testing batch",
+                filenames=te_names)
+    mean = tr_data.astype(np.float64).mean(axis=1)
+    write_meta(out, label_names=names, data_mean=mean, num_cases_per_batch=batch_size,
+               extra={"img_size": 32, "dp_type": "cifar", "source": source.name})
+    return {"folder": str(out), "train_batches": nums, "test_batch": test_num,
+            "train_images": int(n), "test_images": int(te_data.shape[1]),
+            "train_range": f"{nums[0]}-{nums[-1]}" if len(nums) > 1 else str(nums[0]),
+            "test_range": str(test_num), "official": official}
+
+
+def _looks_like_python_tarball(path: Path) -> bool:
+    try:
+        with tarfile.open(path) as tar:
+            return any(Path(m.name).name == "data_batch_1" for m in tar.getmembers())
+    except (tarfile.TarError, OSError) as exc:
+        raise DataError(f"{path}: not a readable tarball ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------
+# Larger photographs (ImageNet-style)
+
+
+def _photo_label(path: Path, root: Path) -> str:
+    rel = path.relative_to(root)
+    if len(rel.parts) >= 2:
+        return rel.parts[-2]
+    # flat folder: <wnid>_<name>.JPEG (the ILSVRC naming)
+    m = re.match(r"^(n\d{8})", path.name)
+    if m:
+        return m.group(1)
+    raise DataError(f"{path}: cannot tell its class (put images in <class>/ folders or name "
+                    "them <wnid>_<anything>)")
+
+
+def convert_image_folder(source: str | Path, out: str | Path, *, batch_size: int = 1024,
+                         size: int = 256, test_fraction: float = 0.0, seed: int = 0,
+                         label_names: list[str] | None = None) -> dict[str, Any]:
+    """A folder of photographs -> 2012 batches of size x size images.
+
+    Classes come from sub-folders (``<class>/<image>``) or, in a flat folder, from an
+    ILSVRC ``n########`` prefix of the file name. Each image: shorter side to ``size``,
+    central square (grayscale and palette images become RGB). With ``test_fraction`` > 0
+    the last batches hold a held-out share. The meta gets data_mean and color_pca over
+    the training images.
+    """
+    from PIL import Image
+
+    source, out = Path(source), Path(out)
+    if not source.is_dir():
+        raise DataError(f"{source}: not a folder of images")
+    files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise DataError(f"{source}: no images found")
+    labels_txt = [_photo_label(p, source) for p in files]
+    classes = list(label_names) if label_names else sorted(set(labels_txt))
+    for lab, p in zip(labels_txt, files, strict=True):
+        if lab not in classes:
+            raise DataError(f"{p}: class {lab!r} is not in the given label names")
+    perm = np.random.default_rng(seed).permutation(len(files))
+    files = [files[i] for i in perm]
+    labels = [classes.index(labels_txt[i]) for i in perm]
+    n_test = int(round(len(files) * test_fraction))
+    n_train = len(files) - n_test
+    out.mkdir(parents=True, exist_ok=True)
+    mean_acc = np.zeros(3 * size * size, dtype=np.float64)
+    pca_sample = []
+    rng = np.random.default_rng(seed)
+    nums: list[int] = []
+    split_at = None
+    for start, stop in _spans(n_train, batch_size) + [(n_train + s, n_train + e)
+                                                      for s, e in _spans(n_test, batch_size)]:
+        cols = []
+        for p in files[start:stop]:
+            try:
+                with Image.open(p) as img:
+                    img.load()
+                    cols.append(image_to_column(resize_center(img, size)))
+            except DataError:
+                raise
+            except Exception as exc:
+                raise DataError(f"{p}: cannot decode image ({exc})") from None
+        data = np.stack(cols, axis=1)
+        if stop <= n_train:
+            mean_acc += data.sum(axis=1, dtype=np.float64)
+            take = rng.choice(data.shape[1], size=min(8, data.shape[1]), replace=False)
+            pca_sample.append(data[:, take])
+        elif split_at is None:
+            split_at = len(nums) + 1
+        num = len(nums) + 1
+        write_batch(out, num, data, labels[start:stop], batch_label=f"batch {num}",
+                    filenames=[str(p.relative_to(source)) for p in files[start:stop]])
+        nums.append(num)
+    mean = mean_acc / max(n_train, 1)
+    sample = np.concatenate(pca_sample, axis=1) if pca_sample else np.zeros((3 * size * size, 1))
+    stdevs, vecs = color_pca(sample.reshape(3, -1))
+    write_meta(out, label_names=classes, data_mean=mean, num_cases_per_batch=batch_size,
+               extra={"img_size": size, "color_pca": (stdevs, vecs), "batch_size": batch_size,
+                      "dp_type": "inet-lr-cropped", "source": source.name})
+    train_nums = nums[:split_at - 1] if split_at else nums
+    test_nums = nums[split_at - 1:] if split_at else []
+    return {"folder": str(out), "batches": nums, "train_images": n_train, "test_images": n_test,
+            "classes": len(classes), "train_range": _range(train_nums),
+            "test_range": _range(test_nums)}
+
+
+def _spans(n: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+def _range(nums: list[int]) -> str:
+    if not nums:
+        return ""
+    return f"{nums[0]}-{nums[-1]}" if len(nums) > 1 else str(nums[0])

@@ -383,3 +383,28 @@ def import_safetensors(path: str | Path, layers: dict[str, dict[str, Any]], *,
         check_arrays(layers, str(path))
     except ConfigError as exc:
         raise CheckpointError(str(exc)) from None
+
+
+def import_as_checkpoint(weights: str | Path, layer_def: str | Path, layer_params: str | Path,
+                         save_path: Path, *, model: Any = None) -> Path:
+    """Make a 2012 checkpoint (zero momentum, epoch 1, before the first batch) from a
+    safetensors file, for the definition given; resume it with ``-f``."""
+    from alexnet.original.convnet import ConvNet
+    from alexnet.original.layer import parse_layers
+    from alexnet.original.weights import init_weights
+
+    graph = parse_layers(layer_def, layer_params)
+    layers = {name: lay.d for name, lay in graph.layers.items()}
+    init_weights(layers, seed=0)
+    import_safetensors(weights, layers, model=model)
+    op = ConvNet.get_options_parser()
+    for name, value in (("layer_def", str(layer_def)), ("layer_params", str(layer_params)),
+                        ("save_path", str(save_path)), ("num_gpus", graph.num_gpus)):
+        op.set_value(name, value, parse=False)
+    for o in op.options.values():
+        if not o.value_given:
+            o.set_default()
+    op.eval_expr_defaults()
+    state = {"layers": layers, "epoch": 1, "batchnum": 0, "train_outputs": [],
+             "test_outputs": []}
+    return save_checkpoint(Path(save_path) / checkpoint_dir_name(), state, op)

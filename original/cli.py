@@ -18,6 +18,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fetch": ("alexnet.original.cli_fetch", "fetch"),
     "manifest": ("alexnet.original.cli_fetch", "manifest"),
     "parse": ("alexnet.original.cli_parse", "parse"),
+    "train": ("alexnet.original.cli_convnet", "train"),
+    "shownet": ("alexnet.original.cli_convnet", "shownet"),
+    "convert-cifar": ("alexnet.original.cli_convnet", "convert_cifar"),
+    "convert-images": ("alexnet.original.cli_convnet", "convert_images"),
+    "export-weights": ("alexnet.original.cli_convnet", "export_weights"),
+    "import-weights": ("alexnet.original.cli_convnet", "import_weights"),
     # more subcommands (train, shownet, …) go here, one line each
 }
 

@@ -37,6 +37,7 @@ from alexnet.original.options import (
     IntegerOptionParser,
     ListOptionParser,
     OptionExpression,
+    OptionMissingException,
     OptionsParser,
     RangeOptionParser,
     StringOptionParser,
@@ -47,6 +48,10 @@ from alexnet.errors import AlexNetError
 
 class ModelStateException(AlexNetError):
     pass
+
+
+#: options a run cannot do without, even when resumed from a checkpoint
+_NEEDED = ("train_batch_range", "test_batch_range", "data_path", "save_path")
 
 
 class IGPUModel:
@@ -66,6 +71,10 @@ class IGPUModel:
         self.fill_excused_options()
         for o in op.get_options_list():
             setattr(self, o.name, o.value)
+        for o in op.get_options_list():
+            if o.value is None and o.name in _NEEDED:
+                raise OptionMissingException(f"option {o.prefixed_letter} ({o.desc}) not "
+                                             "supplied (the checkpoint does not record it)")
         if load_dic:
             self.model_state = load_dic["model_state"]
             self.save_file = str(Path(load_dic["path"]).parent)
@@ -79,7 +88,9 @@ class IGPUModel:
                                 "batchnum": self.train_batch_range[0]}
             self.resumed_from = None
         self.init_data_providers()
-        if load_dic:
+        if load_dic and self.model_state["batchnum"] in self.train_batch_range:
+            # continue after the saved batch (an imported checkpoint, batchnum 0, starts
+            # at the beginning of the range)
             self.train_data_provider.advance_batch()
         self.init_model_state()
         for var, val in self.model_state.items():
@@ -125,7 +136,8 @@ class IGPUModel:
         self.out(f"Saving checkpoints to {os.path.join(self.save_path, self.save_file)}")
         self.out("=========================")
         next_data = self.get_next_batch()
-        saved_at = self.get_num_batches_done() if self.resumed_from else None
+        saved_at = (self.get_num_batches_done()
+                    if self.resumed_from and self.batchnum in self.train_batch_range else None)
         trained_any = False
         while next_data[0] <= self.num_epochs:
             data = next_data

@@ -83,21 +83,30 @@ def _piece_to_2012(t: Tensor, kind: str) -> np.ndarray:
     raise ValueError(kind)
 
 
-def _piece_from_2012(a: np.ndarray, like: Tensor, kind: str) -> Tensor:
-    """``like`` is the destination slice; its shape decides the torch layout."""
-    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+def _piece_from_2012(a: np.ndarray, like: Tensor, kind: str) -> Tensor | None:
+    """The 2012 array in the torch layout of ``like`` (the destination slice), or None
+    when its shape does not fit. fc matrices are Fortran-ordered, so their transpose is
+    the torch layout without a copy."""
+    a = np.asarray(a, dtype=np.float32)
     if kind == "conv":
-        f = like.shape[0]
-        return t.T.reshape(like.shape) if t.shape == (like[0].numel(), f) else None
+        f, k = like.shape[0], like[0].numel()
+        if a.shape != (k, f):
+            return None
+        return torch.from_numpy(np.ascontiguousarray(a.T)).reshape(like.shape)
     if kind == "fc":
-        return t.T if t.shape == (like.shape[1], like.shape[0]) else None
+        if a.shape != (like.shape[1], like.shape[0]):
+            return None
+        return torch.from_numpy(np.ascontiguousarray(a.T))
     if kind == "local":
         m, k, f = like.shape
-        return t.reshape(m, k, f) if t.shape == (m * k, f) else None
+        return torch.from_numpy(np.ascontiguousarray(a)).reshape(m, k, f) if a.shape == (
+            m * k, f) else None
     if kind in ("conv_bias", "local_bias"):
-        return t.reshape(like.shape) if t.shape == (like.numel(), 1) else None
+        return torch.from_numpy(a.reshape(-1).copy()).reshape(like.shape) if a.shape == (
+            like.numel(), 1) else None
     if kind == "fc_bias":
-        return t.reshape(like.shape) if t.shape == (1, like.numel()) else None
+        return torch.from_numpy(a.reshape(-1).copy()).reshape(like.shape) if a.shape == (
+            1, like.numel()) else None
     raise ValueError(kind)
 
 

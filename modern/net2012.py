@@ -238,12 +238,13 @@ class AlexNet2012(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self._run(x, None)
 
-    def _run(self, x: Tensor, trace: list | None) -> Tensor:
+    def _run(self, x: Tensor, trace: list | None, keep: bool = False) -> Tensor:
         o = self.options
 
         def rec(name: str, kind: str, t: Tensor) -> Tensor:
             if trace is not None:
-                trace.append((name, kind, tuple(t.shape[1:])))
+                # shapes for summary(); copies for activations() (later ReLUs are in place)
+                trace.append((name, kind, t.detach().clone() if keep else tuple(t.shape[1:])))
             return t
 
         if self.channels_last and x.dim() == 4:
@@ -313,6 +314,15 @@ class AlexNet2012(nn.Module):
             rows.append({"name": name, "type": kind, "output_shape": list(shape), "params": n,
                          "layers_2012": towers})
         return rows
+
+    @torch.no_grad()
+    def activations(self, x: Tensor) -> dict[str, Tensor]:
+        """Output of every layer of :meth:`summary` for input ``x`` (in the current
+        train/eval mode), keyed by layer name: for inspection and for the tests that
+        check each variant option against a hand composition."""
+        trace: list = []
+        self._run(x, trace, keep=True)
+        return {name: t for name, _, t in trace}
 
     def matrix_pieces(self) -> list[Piece]:
         """Where each def-145 matrix lives in our tensors (see ``matrices2012``)."""

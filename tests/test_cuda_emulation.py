@@ -305,3 +305,41 @@ def test_cli_builds_and_reports():
     result = CliRunner().invoke(cli, ["cuda", "info"])
     assert result.exit_code == 0
     assert "emulation:" in result.output and "library cached" in result.output
+
+
+def test_cuda_emu_seed_environment_variable_sets_the_default_schedule():
+    import os
+    import sys
+
+    code = (
+        "import numpy as np; from alexnet.cuda import ops_numpy as o;"
+        "x = np.arange(1, 129, dtype=np.float32);"
+        "y = o.race_demo(x, block_size=64, with_barrier=False);"
+        "e = x.copy(); e[1:] += x[:-1]; e[64] = x[64];"
+        "print(bool(np.array_equal(y, e)))"
+    )
+    results = {}
+    for seed in ("0", "0x2012"):
+        env = dict(os.environ, CUDA_EMU_SEED=seed)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        results[seed] = out.stdout.strip()
+    assert results == {"0": "True", "0x2012": "False"}
+
+
+def test_concurrent_launches_from_several_os_threads_do_not_interfere():
+    """Scheduler, __shared__ storage and error messages are per OS thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((16, 6, 6, 40)).astype(np.float32)
+    w = rng.standard_normal((16, 3, 3, 32)).astype(np.float32)
+    expected = ops_numpy.filter_acts(x, w, padding_start=-1)
+
+    def job(seed: int) -> np.ndarray:
+        ops_numpy.set_schedule_seed(seed)
+        return ops_numpy.filter_acts(x, w, padding_start=-1)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for got in pool.map(job, range(8)):
+            np.testing.assert_array_equal(got, expected)

@@ -15,7 +15,8 @@
  *   - between two barriers the threads run one at a time, in ascending linear thread order
  *     (schedule seed 0) or in a seeded pseudo-random permutation drawn afresh for every
  *     block and every phase (seed != 0). A kernel that lacks a barrier, or races through
- *     shared memory, then gives different answers under different seeds.
+ *     shared memory, then gives different answers under different seeds. The seed is per OS
+ *     thread: cuda_emu::set_schedule_seed(), initially $CUDA_EMU_SEED (default 0).
  *   - __shared__ variables are static per OS thread: every block of a launch sees the same
  *     storage, which keeps whatever the previous block left there (like the stale contents of
  *     real shared memory). They are zero at program start, never zeroed again.
@@ -55,6 +56,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <tuple>
@@ -237,6 +239,12 @@ struct Fiber {
     uint3 tid{0, 0, 0};
 };
 
+/* The schedule seed a new OS thread starts with: $CUDA_EMU_SEED (decimal or 0x-hex), else 0. */
+inline unsigned long long initial_seed() {
+    const char* env = std::getenv("CUDA_EMU_SEED");
+    return env ? std::strtoull(env, nullptr, 0) : 0ULL;
+}
+
 struct Scheduler {
     std::vector<Fiber> fibers; /* stacks are kept and reused across blocks and launches */
 #if defined(__x86_64__)
@@ -252,7 +260,7 @@ struct Scheduler {
     dim3 gridDim_{1, 1, 1};
     void (*thunk)(void*) = nullptr;
     void* thunk_ctx = nullptr;
-    unsigned long long seed = 0;
+    unsigned long long seed = initial_seed();
     unsigned long long launches = 0;
     std::string error;
     cudaError_t last_error = cudaSuccess;

@@ -43,12 +43,26 @@ EMU_DIR = PACKAGE_DIR / "emu"
 LIBRARY_NAME = "libconvnet_kernels.so"
 
 #: GPU targets: Ampere and Hopper machine code, plus PTX that newer GPUs can JIT-compile.
-NVCC_GENCODE = (
-    "-gencode=arch=compute_80,code=sm_80",
-    "-gencode=arch=compute_90,code=sm_90",
-    "-gencode=arch=compute_90,code=compute_90",
-)
-NVCC_FLAGS = ("-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-lineinfo", *NVCC_GENCODE)
+#: ``$ALEXNET_CUDA_ARCHS`` (e.g. "75,80,90") replaces them: machine code for each, PTX of the last.
+DEFAULT_ARCHS = ("80", "90")
+NVCC_BASE_FLAGS = ("-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-lineinfo")
+
+
+def nvcc_gencode() -> tuple[str, ...]:
+    """The -gencode flags for the GPU library (see DEFAULT_ARCHS)."""
+    env = os.environ.get("ALEXNET_CUDA_ARCHS", "")
+    archs = tuple(a.strip() for a in env.split(",") if a.strip()) or DEFAULT_ARCHS
+    for a in archs:
+        if not a.isdigit():
+            raise BackendUnavailable(
+                f"ALEXNET_CUDA_ARCHS: expected comma-separated compute capabilities like "
+                f"'80,90', got {env!r}"
+            )
+    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
+    flags.append(f"-gencode=arch=compute_{archs[-1]},code=compute_{archs[-1]}")
+    return tuple(flags)
+
+
 # -ffp-contract=off: no silent fused multiply-adds on CPUs that have them, so emulated results
 # do not depend on the build machine's instruction set.
 CXX_FLAGS = (
@@ -132,7 +146,7 @@ def find_compiler(host: Host) -> Compiler:
 
 
 def _flags(host: Host) -> tuple[str, ...]:
-    return CXX_FLAGS if host == "emulation" else NVCC_FLAGS
+    return CXX_FLAGS if host == "emulation" else (*NVCC_BASE_FLAGS, *nvcc_gencode())
 
 
 def build_key(host: Host, compiler: Compiler) -> str:
@@ -167,7 +181,7 @@ def _compile(host: Host, compiler: Compiler, out: Path, log: Path) -> None:
     sources = [str(s) for s in kernel_sources()]
     includes = [f"-I{INCLUDE_DIR}", f"-I{KERNEL_DIR}"]
     if host == "cuda":
-        cmd = [compiler.path, *NVCC_FLAGS, "--threads", "0", *includes, *sources]
+        cmd = [compiler.path, *_flags(host), "--threads", "0", *includes, *sources]
         _run([*cmd, "-o", str(out)], log)
         return
     includes.append(f"-I{EMU_DIR}")

@@ -43,6 +43,8 @@ def declare(lib: ctypes.CDLL) -> None:
     lib.convnet_last_error.argtypes = []
     lib.convnet_emu_set_schedule_seed.restype = ctypes.c_int
     lib.convnet_emu_set_schedule_seed.argtypes = [ctypes.c_ulonglong]
+    lib.convnet_emu_set_worker_threads.restype = ctypes.c_int
+    lib.convnet_emu_set_worker_threads.argtypes = [ctypes.c_int]
     lib.convnet_cuda_set_device.restype = ctypes.c_int
     lib.convnet_cuda_set_device.argtypes = [ctypes.c_int]
     for name, sig in _SIGNATURES.items():

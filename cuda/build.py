@@ -70,6 +70,7 @@ CXX_FLAGS = (
     "-std=c++17",
     "-fPIC",
     "-ffp-contract=off",
+    "-pthread",
     "-Wall",
     "-Wextra",
     "-Wno-unknown-pragmas",
@@ -196,7 +197,7 @@ def _compile(host: Host, compiler: Compiler, out: Path, log: Path) -> None:
     workers = max(1, min(len(sources), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         objs = list(pool.map(one, sources))
-    _run([compiler.path, "-shared", "-o", str(out), *objs], log)
+    _run([compiler.path, "-shared", "-pthread", "-o", str(out), *objs], log)
 
 
 def build_library(host: Host, *, force: bool = False) -> Path:

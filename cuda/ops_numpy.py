@@ -41,6 +41,17 @@ def set_schedule_seed(seed: int) -> None:
     abi.call(_lib(), "convnet_emu_set_schedule_seed", ctypes.c_ulonglong(int(seed)))
 
 
+def set_worker_threads(threads: int) -> None:
+    """OS threads that run the blocks of each emulated launch (process-wide).
+
+    1 (the default, unless ``$CUDA_EMU_THREADS`` says otherwise) runs blocks strictly one
+    after another, as ``-deviceemu`` did; more threads only speed things up: blocks are
+    independent and each block's thread schedule depends on its own index, so results are
+    identical for any count.
+    """
+    abi.call(_lib(), "convnet_emu_set_worker_threads", int(threads))
+
+
 # -- argument checking -----------------------------------------------------------------------
 
 
@@ -584,5 +595,6 @@ __all__ = [
     "response_norm",
     "response_norm_undo",
     "set_schedule_seed",
+    "set_worker_threads",
     "weight_acts",
 ]

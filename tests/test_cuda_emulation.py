@@ -143,6 +143,15 @@ int main() {
     rc = cuda_emu::launch_named("nested_kernel", nested_kernel, dim3(1), dim3(4), nullptr,
                                 out.data());
     std::printf("nested rc=%d inner=%d\n", (int)rc, out[0]);
+    cuda_emu::set_worker_threads(3);
+    rc = cuda_emu::launch_named("shared_kernel", shared_kernel, dim3(2), dim3(64), nullptr,
+                                in.data(), out.data());
+    bad = 0;
+    for (int i = 0; i < 128; ++i) bad += out[i] != (i / 64) * 64 + 63 - i % 64 + 2000;
+    std::printf("workers-shared rc=%d bad=%d\n", (int)rc, bad);
+    rc = cuda_emu::launch_named("partial_kernel", partial_kernel, dim3(7), dim3(32), nullptr,
+                                out.data());
+    std::printf("workers-partial rc=%d msg=%s\n", (int)rc, cudaGetErrorString(rc));
     return 0;
 }
 """
@@ -155,7 +164,8 @@ def emu_program_output(tmp_path_factory) -> dict[str, str]:
     src = tmp / "emu_test.cpp"
     src.write_text(EMU_PROGRAM)
     exe = tmp / "emu_test"
-    subprocess.run([cxx, "-std=c++17", "-O1", f"-I{build.EMU_DIR}", str(src), "-o", str(exe)],
+    subprocess.run([cxx, "-std=c++17", "-O1", "-pthread", f"-I{build.EMU_DIR}", str(src), "-o",
+                    str(exe)],
                    check=True, capture_output=True, text=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
     return {line.split()[0]: line for line in out.splitlines()}
@@ -183,6 +193,32 @@ def test_divergent_barriers_are_reported_not_crashed(emu_program_output):
 def test_barrier_reached_by_part_of_the_block_is_reported(emu_program_output):
     line = emu_program_output["partial"]
     assert "rc=719" in line and "exited while thread" in line
+
+
+def test_worker_threads_share_out_blocks_and_report_faults(emu_program_output):
+    assert emu_program_output["workers-shared"] == "workers-shared rc=0 bad=0"
+    line = emu_program_output["workers-partial"]
+    assert "rc=719" in line and "exited while thread" in line
+
+
+def test_results_do_not_depend_on_the_number_of_worker_threads():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((8, 7, 7, 33)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 32)).astype(np.float32)
+    ops_numpy.set_schedule_seed(9)
+    try:
+        ops_numpy.set_worker_threads(1)
+        y1 = ops_numpy.filter_acts(x, w, padding_start=-1, groups=2)
+        g1 = ops_numpy.weight_acts(x, y1, filter_size=3, padding_start=-1, groups=2)
+        ops_numpy.set_worker_threads(3)
+        y3 = ops_numpy.filter_acts(x, w, padding_start=-1, groups=2)
+        g3 = ops_numpy.weight_acts(x, y3, filter_size=3, padding_start=-1, groups=2)
+    finally:
+        ops_numpy.set_worker_threads(1)
+    np.testing.assert_array_equal(y1, y3)
+    np.testing.assert_array_equal(g1, g3)
+    with pytest.raises(KernelPreconditionError, match=r"\[1, 256\]"):
+        ops_numpy.set_worker_threads(0)
 
 
 def test_bad_launch_shape_and_nested_launch_are_refused(emu_program_output):

@@ -8,7 +8,9 @@
  * Linux machine with a C++17 compiler (g++/clang++), e.g. CI.
  *
  * Execution model (see cuda/README.md, "Device emulation"):
- *   - blocks of a grid run one after another, in blockIdx order (z, y, x; x fastest);
+ *   - blocks of a grid run one after another, in blockIdx order (z, y, x; x fastest), or,
+ *     when $CUDA_EMU_THREADS (or set_worker_threads) asks for n > 1, on n OS threads that
+ *     take blocks from a shared counter (results do not change: blocks are independent);
  *   - the threads of a block are cooperative coroutines (one small stack each, reused);
  *   - __syncthreads() is a barrier: the calling thread is suspended and the scheduler resumes
  *     the next one; when every thread of the block waits at the barrier they all continue;
@@ -58,7 +60,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -264,6 +269,11 @@ struct Scheduler {
     unsigned long long launches = 0;
     std::string error;
     cudaError_t last_error = cudaSuccess;
+    ~Scheduler() {
+        for (Fiber& f : fibers) {
+            if (f.stack) munmap(f.stack, f.mapped);
+        }
+    }
 };
 
 inline Scheduler& sched() {
@@ -431,6 +441,73 @@ inline cudaError_t run_block(const char* kernel_name) {
     }
 }
 
+/* Worker OS threads per launch: $CUDA_EMU_THREADS, default 1 (blocks strictly in order). */
+inline unsigned initial_workers() {
+    const char* env = std::getenv("CUDA_EMU_THREADS");
+    const unsigned long v = env ? std::strtoul(env, nullptr, 10) : 1UL;
+    return v < 1 ? 1u : (v > 256 ? 256u : static_cast<unsigned>(v));
+}
+inline std::atomic<unsigned>& worker_setting() {
+    static std::atomic<unsigned> workers{initial_workers()};
+    return workers;
+}
+
+/* Blocks handed out by linear index (x fastest) to the calling OS thread until none remain. */
+struct GridJob {
+    const char* name;
+    dim3 grid, block;
+    void (*thunk)(void*);
+    void* ctx;
+    unsigned long long seed, launch, total;
+    std::atomic<unsigned long long> next{0};
+    std::atomic<bool> failed{false};
+    std::mutex mu;
+    cudaError_t rc = cudaSuccess;
+    std::string error;
+};
+
+inline void run_job(GridJob& job) {
+    Scheduler& s = sched();
+    const unsigned long long nthreads =
+        static_cast<unsigned long long>(job.block.x) * job.block.y * job.block.z;
+    if (s.fibers.size() < nthreads) s.fibers.resize(nthreads);
+    for (unsigned long long i = 0; i < nthreads; ++i) {
+        if (!ensure_stack(s.fibers[i])) {
+            std::lock_guard<std::mutex> lock(job.mu);
+            if (!job.failed.exchange(true)) {
+                job.rc = cudaErrorLaunchFailure;
+                job.error = "cuda_emu: cannot map coroutine stacks";
+            }
+            return;
+        }
+    }
+    s.thunk = job.thunk;
+    s.thunk_ctx = job.ctx;
+    s.blockDim_ = job.block;
+    s.gridDim_ = job.grid;
+    s.seed = job.seed;
+    s.launches = job.launch;
+    s.in_kernel = true;
+    for (;;) {
+        const unsigned long long b = job.next.fetch_add(1);
+        if (b >= job.total || job.failed.load()) break;
+        s.blockIdx_ = uint3{static_cast<unsigned>(b % job.grid.x),
+                            static_cast<unsigned>((b / job.grid.x) % job.grid.y),
+                            static_cast<unsigned>(b / (static_cast<unsigned long long>(job.grid.x) *
+                                                       job.grid.y))};
+        const cudaError_t rc = run_block(job.name);
+        if (rc != cudaSuccess) {
+            std::lock_guard<std::mutex> lock(job.mu);
+            if (!job.failed.exchange(true)) {
+                job.rc = rc;
+                job.error = s.error;
+            }
+            break;
+        }
+    }
+    s.in_kernel = false;
+}
+
 inline cudaError_t run_grid(const char* kernel_name, dim3 grid, dim3 block, void (*thunk)(void*),
                             void* ctx) {
     Scheduler& s = sched();
@@ -451,29 +528,27 @@ inline cudaError_t run_grid(const char* kernel_name, dim3 grid, dim3 block, void
                       kernel_name, grid.x, grid.y, grid.z, block.x, block.y, block.z);
         return fail(cudaErrorInvalidConfiguration, buf);
     }
-    if (s.fibers.size() < nthreads) s.fibers.resize(nthreads);
-    for (unsigned long long i = 0; i < nthreads; ++i) {
-        if (!ensure_stack(s.fibers[i])) {
-            return fail(cudaErrorLaunchFailure, "cuda_emu: cannot map coroutine stacks");
-        }
-    }
-    s.thunk = thunk;
-    s.thunk_ctx = ctx;
-    s.blockDim_ = block;
-    s.gridDim_ = grid;
-    s.in_kernel = true;
-    ++s.launches;
-    cudaError_t rc = cudaSuccess;
-    for (unsigned bz = 0; bz < grid.z && rc == cudaSuccess; ++bz) {
-        for (unsigned by = 0; by < grid.y && rc == cudaSuccess; ++by) {
-            for (unsigned bx = 0; bx < grid.x && rc == cudaSuccess; ++bx) {
-                s.blockIdx_ = uint3{bx, by, bz};
-                rc = run_block(kernel_name);
-            }
-        }
-    }
-    s.in_kernel = false;
-    return rc;
+    GridJob job;
+    job.name = kernel_name;
+    job.grid = grid;
+    job.block = block;
+    job.thunk = thunk;
+    job.ctx = ctx;
+    job.seed = s.seed;
+    job.launch = ++s.launches;
+    job.total = static_cast<unsigned long long>(grid.x) * grid.y * grid.z;
+    unsigned long long workers = worker_setting().load();
+    if (workers > job.total) workers = job.total;
+    /* Extra OS threads (each with its own scheduler, stacks and __shared__ storage) take
+     * blocks from the same counter; the launching thread takes part too. Results do not
+     * depend on the worker count: blocks are independent and each block's schedule is keyed
+     * by its own index. */
+    std::vector<std::thread> pool;
+    for (unsigned long long w = 1; w < workers; ++w) pool.emplace_back([&job] { run_job(job); });
+    run_job(job);
+    for (std::thread& t : pool) t.join();
+    if (job.rc != cudaSuccess) return fail(job.rc, job.error);
+    return cudaSuccess;
 }
 
 template <typename F>
@@ -487,6 +562,11 @@ void call_thunk(void* p) {
  * thread order, anything else = seeded random permutations. */
 inline void set_schedule_seed(unsigned long long seed) { detail::sched().seed = seed; }
 inline unsigned long long schedule_seed() { return detail::sched().seed; }
+
+/* OS threads that run the blocks of each launch (process-wide; 1 = strictly in order). */
+inline void set_worker_threads(unsigned n) {
+    detail::worker_setting().store(n < 1 ? 1u : (n > 256 ? 256u : n));
+}
 
 /* The launch that `kernel<<<grid, block, 0, stream>>>(args...)` performs on a GPU. The
  * arguments are converted to the kernel's parameter types once, on the host, and every

@@ -47,6 +47,9 @@ const char* convnet_last_error(void);
 /* Emulation only (no-op returning CONVNET_ERR_LAUNCH on the cuda host): thread order between
  * barriers for launches made by this OS thread; 0 = ascending, other = seeded permutations. */
 int convnet_emu_set_schedule_seed(unsigned long long seed);
+/* Emulation only: OS threads running the blocks of each launch, process-wide (1 = blocks
+ * strictly one after another, the default unless $CUDA_EMU_THREADS says otherwise). */
+int convnet_emu_set_worker_threads(int threads);
 /* CUDA host only: make `device` current for this OS thread's launches (the library has its own
  * CUDA runtime state, so a caller such as torch must say which GPU its pointers live on). */
 int convnet_cuda_set_device(int device);

@@ -47,6 +47,22 @@ int convnet_emu_set_schedule_seed(unsigned long long seed) {
 #endif
 }
 
+int convnet_emu_set_worker_threads(int threads) {
+#ifdef __CUDACC__
+    (void)threads;
+    return convnet::set_error(CONVNET_ERR_LAUNCH,
+                              "convnet_emu_set_worker_threads: only the emulation host has "
+                              "worker threads; this library was built by nvcc");
+#else
+    if (threads < 1 || threads > 256) {
+        return convnet::set_error(CONVNET_ERR_PRECONDITION,
+                                  "emulation worker threads must be in [1, 256], got %d", threads);
+    }
+    ::cuda_emu::set_worker_threads(static_cast<unsigned>(threads));
+    return CONVNET_OK;
+#endif
+}
+
 int convnet_cuda_set_device(int device) {
 #ifdef __CUDACC__
     convnet::clear_error();

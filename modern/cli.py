@@ -86,7 +86,11 @@ def train(ctx: click.Context, resume: bool, max_steps: int | None, **opts) -> No
         click.echo(f"{res.out}: test error top-1 {100 * final['top1_err']:.2f}%, top-5 "
                    f"{100 * final['top5_err']:.2f}% ({final['views']} view(s)); "
                    f"metrics in {res.out / 'metrics.json'}")
-    elif res.status != "finished":
+    skipped = res.metrics.get("skipped_images", 0)
+    if skipped:
+        click.echo(f"skipped {skipped} unreadable image(s); their names are in "
+                   f"{res.out / 'metrics.json'}")
+    if res.status != "finished":
         click.echo(f"{res.out}: {res.status}; continue with: alexnet train --out {res.out} "
                    "--resume")
         if res.status == "interrupted":
@@ -117,16 +121,19 @@ def evaluate(checkpoint: str, data: str | None, views: str, json_out: str | None
     click.echo(f"{res['checkpoint']}: {res['n']} test images, {res['views']} view(s): "
                f"top-1 error {100 * res['top1_err']:.2f}%, top-5 error "
                f"{100 * res['top5_err']:.2f}%, loss {res['loss']:.4f}")
+    if res.get("skipped_images"):
+        click.echo(f"skipped {res['skipped_images']} unreadable test image(s)")
     if json_out:
         write_json(Path(json_out), res)
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--checkpoint", required=True, type=click.Path(),
-              help="Run folder, checkpoints folder, or a checkpoint .json/.safetensors.")
+@click.option("--checkpoint", required=True, type=click.Path(), envvar="ALEXNET_CHECKPOINT",
+              help="Run folder, checkpoints folder, or a checkpoint .json/.safetensors "
+              "(default: $ALEXNET_CHECKPOINT).")
 @click.option("--top", type=int, default=5, show_default=True)
-@click.option("--views", type=click.Choice(["1", "10"]), default="1", show_default=True)
+@click.option("--views", type=VIEWS, default="1", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def predict(images: tuple[str, ...], checkpoint: str, top: int, views: str, device: str,

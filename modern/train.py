@@ -81,6 +81,27 @@ class TrainConfig:
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def validate(self) -> None:
+        """Reject impossible settings up front, naming the setting."""
+        def need(ok: bool, key: str, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"{key} = {getattr(self, key)!r}: expected {what}")
+
+        need(self.epochs >= 0, "epochs", "an integer >= 0")
+        need(self.batch >= 1, "batch", "an integer >= 1")
+        need(self.test_views in (1, 9, 10), "test_views", "1, 9 or 10")
+        need(self.final_views in (None, 1, 9, 10), "final_views", "1, 9 or 10")
+        need(self.shuffle in ("once", "epoch", "none"), "shuffle", "once, epoch or none")
+        need(self.pca_noise in (None, "code", "paper", "off"), "pca_noise",
+             "code, paper or off")
+        need(self.color_noise >= 0, "color_noise", "a number >= 0")
+        need(self.crop_chunk is None or self.crop_chunk >= 1, "crop_chunk", "an integer >= 1")
+        need(self.checkpoint_every >= 0, "checkpoint_every", "an integer >= 0")
+        need(self.keep >= 1, "keep", "an integer >= 1")
+        need(self.eval_batch >= 1, "eval_batch", "an integer >= 1")
+        for k in ("limit_train", "limit_test", "image_size", "workers"):
+            need(getattr(self, k) is None or getattr(self, k) >= 1, k, "an integer >= 1")
+
 
 #: Settings a resumed run may change (like the 2012 params file, re-read on resume).
 #: Everything else is fixed at creation (like --layer-def and --crop-border in 2012).
@@ -227,6 +248,7 @@ def train(
         raise ConfigError(f"{out}: already holds a run; use --resume to continue it or "
                           "choose another --out")
 
+    cfg.validate()
     device = resolve_device(cfg.device)
     if ckpt is not None and "schedule" not in (overrides or {}):
         # the rules as they were when the run started (the file may have moved since)
@@ -299,6 +321,7 @@ def train(
         "seed": cfg.seed, "versions": versions(), "device": str(device),
         "threads": torch.get_num_threads(), "epochs": history,
         "skipped_images": len(ds.skipped),
+        "skipped": [{"file": a, "reason": b} for a, b in ds.skipped],
     }
     out.mkdir(parents=True, exist_ok=True)
     if ds.skipped:

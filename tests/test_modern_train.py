@@ -171,3 +171,10 @@ def test_class_count_mismatch(tmp_path, data):
 
     with pytest.raises(DataError, match="3 classes"):
         train(_cfg(tmp_path, data, "cls"), build=ten)
+
+
+@pytest.mark.parametrize("key, value", [("batch", 0), ("test_views", 5), ("shuffle", "twice"),
+                                        ("pca_noise", "both"), ("keep", 0)])
+def test_impossible_settings_name_the_setting(tmp_path, data, key, value):
+    with pytest.raises(ConfigError, match=key):
+        train(_cfg(tmp_path, data, "v", **{key: value}), build=tiny)

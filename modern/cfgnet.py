@@ -218,7 +218,7 @@ class CfgNet(nn.Module):
         arch: str | None = None,
         config: dict[str, Any] | None = None,
         seed: int | None = 0,
-        channels_last: bool = False,
+        channels_last: bool = True,
         dropout: str = "2012",
     ) -> None:
         super().__init__()
@@ -264,6 +264,7 @@ class CfgNet(nn.Module):
             enumerate(self.plan)
         ]
         self._tie_shared_weights()
+        self._relu_in_place()
         self.reset_parameters(seed)
 
     # ----------------------------------------------------------------------------------
@@ -410,6 +411,20 @@ class CfgNet(nn.Module):
                     raise _error(lay, f"weight source {src}[{j}] has another shape")
                 mine.weights[i] = src_mod.weights[owner[1]]
                 self._shared[(lay.name, i)] = owner
+
+    def _relu_in_place(self) -> None:
+        """ReLU in place when its input is read by nobody else and its producer's backward
+        does not need its own output (conv/local/fc/pool/norms/eltsum save inputs only)."""
+        safe = {"conv", "local", "fc", "pool", "cmrnorm", "rnorm", "cnorm", "eltsum"}
+        for name, key, ins in self.plan:
+            mod = self.layers[key]
+            if not isinstance(mod, L.Neuron) or mod.kind != "relu":
+                continue
+            src = self.graph.layers[ins[0]]
+            quantized = isinstance(self.layers[_module_key(src.name)], Quantized) if (
+                _module_key(src.name) in self.layers) else True
+            if src.type in safe and not quantized and self.graph.consumers(src.name) == [name]:
+                mod.inplace = True
 
     def _weight_module(self, name: str, lay: Layer) -> nn.Module:
         mod = self.layers[_module_key(name)] if _module_key(name) in self.layers else None

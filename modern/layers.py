@@ -629,11 +629,14 @@ class Neuron(nn.Module):
         self.kind = kind
         self.a = float(params.get("a", 0.0))
         self.b = float(params.get("b", 0.0))
+        # set by a builder that knows nobody else reads the input (saves a pass and a
+        # tensor; autograd still refuses if the producer needed its output)
+        self.inplace = False
 
     def forward(self, x: Tensor) -> Tensor:
         k, a, b = self.kind, self.a, self.b
         if k == "relu":
-            return F.relu(x)
+            return F.relu_(x) if self.inplace else F.relu(x)
         if k == "ident":
             return x
         if k == "logistic":

@@ -547,3 +547,21 @@ def test_config_rebuilds_cfg_nets(tmp_path):
         assert torch.equal(a, b)
     c = build_model("cifar10-80sec", channels_last=True)
     assert build_model(**c.config).channels_last
+
+
+def test_relu_runs_in_place_only_when_nobody_else_reads_its_input(tmp_path):
+    # conv1 feeds an explicit relu layer AND an eltsum: the relu must not overwrite it
+    extra = ("[r1]\n        type = neuron\n        inputs = conv1\n        neuron = relu\n"
+             "        [both]\n        type = eltsum\n        inputs = conv1,r1\n"
+             "        coeffs = 1,-1")
+    params = f"[conv1]\n{wp()}\n[fc]\n{wp()}\n[logprob]\ncoeff = 1\n"
+    m = build_model(cfg=write_pair(tmp_path, _mini(extra, "both"), params)).eval()
+    assert m.layers["r1"].inplace is False
+    x = torch.randn(2, 3, 8, 8)
+    c1 = F.conv2d(x, m.layers["conv1"].weights[0], m.layers["conv1"].biases, padding=1)
+    both = c1 - F.relu(c1)  # = min(c1, 0), non-zero only if conv1 was left intact
+    expected = F.linear(both.flatten(1), m.layers["fc"].weights[0], m.layers["fc"].biases)
+    assert torch.allclose(m(x), expected, rtol=1e-5, atol=1e-6)
+    # the usual neuron= form: the producer's only consumer is its relu -> in place
+    a = build_model("cifar10-80sec")
+    assert a.layers["conv2_neuron"].inplace and a.layers["pool1_neuron"].inplace

@@ -13,8 +13,9 @@ cfg file and line of the layer (``Layer.source``); nothing is silently approxima
 Numerics (``original-2012.md`` §3.9, ``kernels-2012.md`` §6) come from
 :mod:`alexnet.modern.layers`: the ceil output-size rule of conv/local layers, clipped
 pooling windows, cmrnorm as ``local_response_norm`` per layer, rnorm/cnorm as box sums
-with ``scale/size²`` (cnorm's mean constant in backward), 2012 dropout, and the sum of
-per-input products before the bias for multi-input conv/local/fc layers.
+with ``scale/size²`` (cnorm's mean constant in backward), 2012 dropout. Multi-input
+conv/local/fc layers sum their per-input products and add the bias once, in 2012's float
+order ``(input_0 * W_0 + b) + input_1 * W_1 + ...`` (kernels-2012.md §1.7).
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tour": ("alexnet.original.cli_tour", "tour"),
     "docs": ("alexnet.docs_build", "docs"),
     "cuda": ("alexnet.cuda.cli", "cuda"),
+    "fetch": ("alexnet.pipeline_cli", "fetch"),
+    "prepare": ("alexnet.pipeline_cli", "prepare"),
+    "pipeline": ("alexnet.pipeline_cli", "pipeline"),
+    "report": ("alexnet.pipeline_cli", "report"),
 }
 
 

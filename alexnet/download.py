@@ -1,0 +1,429 @@
+"""Pinned files: find them locally or download them, and never hand out an unchecked byte.
+
+Everything the reproduction pipeline reads from outside the repository (the CIFAR-10
+tarball, an image-folder copy, user-supplied ILSVRC-2012 archives, pretrained weights) is
+described by a :class:`Pin`: a file name, an optional canonical URL and one or more
+checksums. :func:`obtain` looks for the file, in this order,
+
+1. in the caller's local folders (the pipeline passes ``data/``) and at an explicit
+   ``source`` (a file path or URL the user named),
+2. in the download cache (``$ALEXNET_CACHE/downloads``, default ``~/.cache/alexnet``),
+3. in each mirror (a folder, or a base URL: ``<mirror>/<file name>``),
+4. at the canonical URL,
+
+and returns the first copy whose checksums match. A copy that does not match is never
+used: a cached or downloaded one is deleted (so the next attempt starts clean), a local
+one is reported and left alone (it is the user's file). If no copy matches, the error
+names every place tried and what was wrong there.
+
+Downloads stream into ``<name>.part`` with a tqdm bar. An interrupted download keeps its
+part file and the next attempt resumes it with an HTTP Range request; a server that
+ignores the Range header (answers 200) restarts it from byte 0. The finished file is
+checked, then renamed into place atomically.
+
+Why not the upstream fetcher's downloader (``alexnet.original.upstream_fetch.download``)?
+It is the same algorithm but verifies nothing itself (the release is verified file by
+file after unpacking) and its error hints talk about the 2012 release. This module is the
+general version: checksums, mirrors, a cache keyed by checksum, and hints that fit any
+pinned file; the upstream fetcher can delegate to :func:`download` unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from alexnet import __version__
+from alexnet.errors import ChecksumError, ConfigError, DataError
+
+CHUNK = 1 << 16
+USER_AGENT = f"alexnet-preserved/{__version__} (+pinned download)"
+#: The checksum algorithms a pin may name, strongest first (the cache is keyed by the first).
+ALGORITHMS = ("sha256", "sha1", "md5")
+MIRROR_ENV = "ALEXNET_MIRROR"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A file known by name and checksum, with the URL it is published at (if any)."""
+
+    name: str
+    digests: Mapping[str, str]
+    url: str | None = None
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name in (".", ".."):
+            raise ConfigError(f"pinned file name {self.name!r} must be a plain file name")
+        clean = {}
+        for algo, value in self.digests.items():
+            if algo not in ALGORITHMS:
+                raise ConfigError(f"{self.name}: unknown checksum {algo!r} (use {ALGORITHMS})")
+            value = str(value).strip().lower()
+            want = hashlib.new(algo).digest_size * 2
+            if len(value) != want or any(c not in "0123456789abcdef" for c in value):
+                raise ConfigError(f"{self.name}: {algo} must be {want} hex digits, got {value!r}")
+            clean[algo] = value
+        if not clean:
+            raise ConfigError(f"{self.name}: no checksum pinned (give md5, sha1 or sha256)")
+        object.__setattr__(self, "digests", dict(sorted(clean.items(),
+                                                        key=lambda kv: ALGORITHMS.index(kv[0]))))
+
+    @property
+    def key(self) -> str:
+        """``algo-hex`` of the strongest pinned checksum (names the cache entry)."""
+        algo, value = next(iter(self.digests.items()))
+        return f"{algo}-{value}"
+
+    def describe(self) -> str:
+        return ", ".join(f"{a} {v}" for a, v in self.digests.items())
+
+
+@dataclass
+class Obtained:
+    """Where a verified copy of a pinned file is, and where it came from."""
+
+    pin: Pin
+    path: Path
+    origin: str
+    digests: dict[str, str]
+    size: int
+
+
+@dataclass
+class _Attempts:
+    """What went wrong where, for the final error message."""
+
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, where: str, why: str) -> None:
+        self.notes.append(f"{where}: {why}")
+
+
+# ---------------------------------------------------------------------------------------
+# Checksums
+# ---------------------------------------------------------------------------------------
+def file_digests(path: str | Path, algos: Iterable[str], *, progress: bool = False,
+                 desc: str | None = None) -> dict[str, str]:
+    """Hex digests of a file in one pass (a progress bar for big files when asked)."""
+    path = Path(path)
+    hashes = {a: hashlib.new(a) for a in algos}
+    size = path.stat().st_size
+    with (
+        open(path, "rb") as fh,
+        tqdm(total=size, unit="B", unit_scale=True, desc=desc or f"checking {path.name}",
+             disable=not progress or size < (64 << 20), leave=False) as bar,
+    ):
+        while chunk := fh.read(1 << 20):
+            for h in hashes.values():
+                h.update(chunk)
+            bar.update(len(chunk))
+    return {a: h.hexdigest() for a, h in hashes.items()}
+
+
+def mismatch(path: str | Path, pin: Pin, *, progress: bool = False) -> str | None:
+    """None when ``path`` matches every checksum of ``pin``; else what differs, in words."""
+    path = Path(path)
+    if pin.size is not None and path.stat().st_size != pin.size:
+        return f"{path.stat().st_size} bytes, expected {pin.size}"
+    got = file_digests(path, pin.digests, progress=progress)
+    for algo, want in pin.digests.items():
+        if got[algo] != want:
+            return f"{algo} {got[algo]}, expected {want}"
+    return None
+
+
+def verify(path: str | Path, pin: Pin, *, progress: bool = False) -> dict[str, str]:
+    """Raise :class:`ChecksumError` unless ``path`` matches ``pin``; return its digests."""
+    problem = mismatch(path, pin, progress=progress)
+    if problem:
+        raise ChecksumError(f"{path}: {problem} (corrupt, truncated or a different file)")
+    return dict(pin.digests)
+
+
+# ---------------------------------------------------------------------------------------
+# Downloading
+# ---------------------------------------------------------------------------------------
+class _Restart(Exception):
+    pass
+
+
+class _Incomplete(Exception):
+    pass
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://", "file://"))
+
+
+def download(
+    url: str,
+    dest: str | Path,
+    *,
+    pin: Pin | None = None,
+    progress: bool = True,
+    retries: int = 3,
+    timeout: float = 60.0,
+    backoff: float = 1.0,
+    opener: Callable[..., http.client.HTTPResponse] | None = None,
+    hint: str = "",
+) -> Path:
+    """Stream ``url`` to ``dest`` through ``dest.part``, resuming after interruptions.
+
+    With ``pin`` the finished file is checked before it is renamed into place; on a
+    mismatch the part file is deleted and :class:`ChecksumError` raised. Network
+    failures keep the part file so that the next call resumes it. ``hint`` ends the
+    error message when every attempt failed (say what the user can do instead).
+    """
+    open_url = opener or urllib.request.urlopen
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    last_error: BaseException | None = None
+    attempts = max(1, retries)
+    for attempt in range(attempts):
+        if attempt and backoff:
+            time.sleep(backoff * attempt)
+        offset = part.stat().st_size if part.exists() else 0
+        headers = {"User-Agent": USER_AGENT}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        req = urllib.request.Request(url, headers=headers)
+        try:
+            with open_url(req, timeout=timeout) as resp:
+                status = getattr(resp, "status", None) or 200
+                if offset and status == 206:
+                    crange = resp.headers.get("Content-Range", "")
+                    if not crange.startswith(f"bytes {offset}-"):
+                        part.unlink(missing_ok=True)
+                        raise _Restart(f"server resumed at the wrong place ({crange!r})")
+                    mode = "ab"
+                else:
+                    offset, mode = 0, "wb"  # no range support: start over
+                length = resp.headers.get("Content-Length")
+                total = offset + int(length) if length and length.isdigit() else None
+                with (
+                    open(part, mode) as out,
+                    tqdm(total=total, initial=offset, unit="B", unit_scale=True,
+                         desc=f"download {dest.name}", disable=not progress,
+                         leave=False) as bar,
+                ):
+                    while chunk := resp.read(CHUNK):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+                size = part.stat().st_size
+                if total is not None and size != total:
+                    raise _Incomplete(f"got {size} of {total} bytes")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and offset:
+                part.unlink(missing_ok=True)  # our part is useless to this server: restart
+                last_error = exc
+                continue
+            raise DataError(f"{url}: download refused (HTTP {exc.code} {exc.reason})") from None
+        except (_Restart, _Incomplete) as exc:
+            last_error = exc
+            continue
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            last_error = exc
+            continue
+        if pin is not None:
+            problem = mismatch(part, pin)
+            if problem:
+                part.unlink(missing_ok=True)
+                raise ChecksumError(f"{url}: {problem}; the download was deleted (a corrupt "
+                                    "transfer, a changed file on the server or a wrong pin)")
+        os.replace(part, dest)
+        return dest
+    kept = (f"; the partial file {part} is kept and the next attempt resumes it"
+            if part.exists() else "")
+    raise DataError(f"{url}: download failed after {attempts} attempts ({last_error}){kept}"
+                    + (f"; {hint}" if hint else ""))
+
+
+# ---------------------------------------------------------------------------------------
+# Finding a verified copy
+# ---------------------------------------------------------------------------------------
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """``cache_dir``, else $ALEXNET_CACHE, else $XDG_CACHE_HOME/alexnet (~/.cache/alexnet)."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("ALEXNET_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "alexnet"
+
+
+def mirrors_from(setting: str | Iterable[str] | None) -> list[str]:
+    """The mirrors to try: $ALEXNET_MIRROR when set (it wins), else ``setting``.
+
+    Either may hold several entries separated by commas.
+    """
+    env = os.environ.get(MIRROR_ENV, "").strip()
+    raw: list[str]
+    if env:
+        raw = env.split(",")
+    elif setting is None:
+        raw = []
+    elif isinstance(setting, str):
+        raw = setting.split(",")
+    else:
+        raw = [str(s) for s in setting]
+    return [m.strip() for m in raw if m and m.strip()]
+
+
+def _join(base: str, name: str) -> str:
+    if is_url(base):
+        return base.rstrip("/") + "/" + urllib.parse.quote(name)
+    return str(Path(base).expanduser() / name)
+
+
+def _copy_verified(src: Path, dest: Path, pin: Pin, progress: bool) -> None:
+    """Copy ``src`` to ``dest`` atomically, only if the copy matches the pin."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        with (
+            open(src, "rb") as fin,
+            open(tmp, "wb") as fout,
+            tqdm(total=src.stat().st_size, unit="B", unit_scale=True,
+                 desc=f"copy {src.name}", disable=not progress, leave=False) as bar,
+        ):
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+                bar.update(len(chunk))
+        problem = mismatch(tmp, pin)
+        if problem:
+            raise ChecksumError(f"{src}: {problem}")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def obtain(
+    pin: Pin,
+    *,
+    local_dirs: Iterable[str | Path] = (),
+    source: str | Path | None = None,
+    mirrors: Iterable[str] = (),
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    retries: int = 3,
+    timeout: float = 60.0,
+    backoff: float = 1.0,
+    opener: Callable[..., http.client.HTTPResponse] | None = None,
+) -> Obtained:
+    """A verified copy of ``pin``: local (used in place) or in the download cache.
+
+    See the module docstring for the search order. Raises :class:`ChecksumError` when a
+    downloaded copy does not match (after deleting it), :class:`DataError` when no copy
+    could be found or reached anywhere.
+    """
+    tried = _Attempts()
+    bad_download: str | None = None
+
+    def local_candidate(path: Path, where: str) -> Obtained | None:
+        if not path.is_file():
+            return None
+        problem = mismatch(path, pin, progress=progress)
+        if problem:
+            tried.add(where, problem)
+            return None
+        return Obtained(pin, path, where, dict(pin.digests), path.stat().st_size)
+
+    # 1. the user's own copies: used in place, never modified or deleted
+    places: list[tuple[Path, str]] = [(Path(d) / pin.name, str(Path(d) / pin.name))
+                                      for d in local_dirs]
+    src_url = None
+    if source is not None:
+        s = str(source)
+        if is_url(s) and not s.startswith("file://"):
+            src_url = s
+        else:
+            p = Path(s.removeprefix("file://")).expanduser()
+            places.append((p / pin.name if p.is_dir() else p, str(p)))
+    for path, where in places:
+        found = local_candidate(path, where)
+        if found is not None:
+            return found
+    if source is not None and src_url is None and not places[-1][0].is_file():
+        tried.add(str(source), "no such file")
+
+    # 2. the download cache (entries are named by checksum, so a different pin never
+    #    reuses them); a damaged entry is removed
+    cached = cache_root(cache_dir) / "downloads" / pin.key / pin.name
+    if cached.is_file():
+        problem = mismatch(cached, pin, progress=progress)
+        if problem is None:
+            return Obtained(pin, cached, f"cache {cached}", dict(pin.digests),
+                            cached.stat().st_size)
+        cached.unlink()
+        tried.add(str(cached), f"{problem} (removed)")
+
+    # 3. mirrors and the canonical URL
+    remote: list[str] = []
+    if src_url:
+        remote.append(src_url)
+    for m in mirrors:
+        loc = _join(m, pin.name)
+        if is_url(loc) and not loc.startswith("file://"):
+            remote.append(loc)
+            continue
+        path = Path(loc.removeprefix("file://"))
+        if not path.is_file():
+            tried.add(loc, "not there")
+            continue
+        try:
+            _copy_verified(path, cached, pin, progress)
+        except ChecksumError as exc:
+            tried.add(loc, str(exc).split(": ", 1)[-1])
+            continue
+        return Obtained(pin, cached, f"mirror {path}", dict(pin.digests), cached.stat().st_size)
+    if pin.url:
+        remote.append(pin.url)
+    for url in remote:
+        try:
+            download(url, cached, pin=pin, progress=progress, retries=retries,
+                     timeout=timeout, backoff=backoff, opener=opener)
+        except ChecksumError as exc:
+            bad_download = str(exc)
+            tried.add(url, str(exc).split(": ", 1)[-1])
+            continue
+        except DataError as exc:
+            tried.add(url, str(exc).split(": ", 1)[-1])
+            continue
+        return Obtained(pin, cached, url, dict(pin.digests), cached.stat().st_size)
+
+    where = "; ".join(tried.notes) or "no local copy, no mirror and no URL"
+    if bad_download is not None and len(remote) == 1:
+        raise ChecksumError(bad_download)
+    advice = (f"put a copy in {', '.join(str(d) for d in local_dirs) or 'a local folder'} "
+              f"or set {MIRROR_ENV} to a folder or URL that holds {pin.name}")
+    cls = ChecksumError if bad_download is not None else DataError
+    raise cls(f"{pin.name} ({pin.describe()}): no verified copy found [{where}]; {advice}")
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """Place ``src`` at ``dest`` (a hard link when possible, else a copy), atomically."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)

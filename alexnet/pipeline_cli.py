@@ -1,0 +1,173 @@
+"""Commands of the reproduction pipeline (dvc.yaml runs them; each also runs by hand).
+
+``alexnet fetch``, ``alexnet prepare`` and ``alexnet report`` are top-level commands;
+``alexnet pipeline train|evaluate|verify`` run the port's training, evaluation and the
+verifier with a profile's settings from params.yaml (the plain ``alexnet train`` /
+``evaluate`` / ``verify`` take options instead). All of them are thin: they parse
+options and call :mod:`alexnet.pipeline_fetch`, :mod:`alexnet.pipeline_prepare`,
+:mod:`alexnet.pipeline_stages`, :mod:`alexnet.pipeline_verify` and
+:mod:`alexnet.pipeline_report`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from alexnet.cli import LazyGroup
+
+_params_option = click.option(
+    "--params", "params_path", default="params.yaml", show_default=True,
+    type=click.Path(dir_okay=False), help="The pipeline's parameters file.")
+_profile_option = click.option(
+    "--profile", help="Profile in params.yaml (default: its `profile` key).")
+_progress_option = click.option("--progress/--no-progress", default=True, show_default=True)
+
+
+def _profile(params_path: str, profile: str | None):
+    from alexnet.pipeline_params import resolve_profile
+
+    return resolve_profile(params_path, profile)
+
+
+@click.command()
+@_params_option
+@_profile_option
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder for the verified files and sources.json.")
+@click.option("--data-dir", default="data", show_default=True, type=click.Path(file_okay=False),
+              help="Local inputs (pinned by data.dvc): files here are used before any download.")
+@click.option("--mirror", help="Folder or base URL holding the files under their names "
+              "(default: $ALEXNET_MIRROR, else params' `mirror`).")
+@click.option("--source", help="Where to take the data set's main file from: a file, a "
+              "folder holding it, or a URL. It is still checked against the pin.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+              help="Download cache (default $ALEXNET_CACHE/downloads, ~/.cache/alexnet).")
+@click.option("--retries", type=int, default=3, show_default=True)
+@_progress_option
+def fetch(params_path: str, profile: str | None, out: str, data_dir: str, mirror: str | None,
+          source: str | None, cache_dir: str | None, retries: int, progress: bool) -> None:
+    """Fetch the profile's data set (and weights); check each file against its pin.
+
+    Looks in --data-dir, the download cache, the mirror, then the canonical URL; resumes
+    interrupted downloads; a file that does not match its checksum is deleted and the
+    command stops with exit status 2.
+    """
+    from alexnet.pipeline_fetch import fetch as run
+
+    prof = _profile(params_path, profile)
+    m = run(prof, out, data_dir=data_dir, mirror=mirror, source=source, cache_dir=cache_dir,
+            progress=progress, retries=retries)
+    click.echo(f"{out}: {m['dataset']} ({m['source']}), {len(m['files'])} file(s)"
+               + (f", {len(m['weights'])} weight file(s)" if m["weights"] else ""))
+
+
+@click.command()
+@_params_option
+@_profile_option
+@click.option("--fetched", default="runs/pipeline/fetch", show_default=True,
+              type=click.Path(file_okay=False), help="Output folder of `alexnet fetch`.")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+              help="Decoded-image cache (default ~/.cache/alexnet or $ALEXNET_CACHE).")
+@_progress_option
+def prepare(params_path: str, profile: str | None, fetched: str, out: str,
+            cache_dir: str | None, progress: bool) -> None:
+    """Mean image, RGB PCA and the 2012 batch files of the fetched data set."""
+    from alexnet.pipeline_prepare import prepare as run
+
+    prof = _profile(params_path, profile)
+    info = run(fetched, out, prof.prepare, params_path=params_path,
+               key=f"profiles.{prof.name}.prepare", cache_dir=cache_dir, progress=progress)
+    b = info.get("batches")
+    click.echo(f"{out}: {info['train_images']} training and {info['test_images']} test "
+               f"images at {info['image_size']}x{info['image_size']}; mean RGB "
+               + ", ".join(f"{v:.1f}" for v in info["mean_rgb"])
+               + (f"; 2012 batches {b['train_range']} (train), {b['test_range']} (test)"
+                  if b else ""))
+
+
+@click.command()
+@_params_option
+@_profile_option
+@click.option("--pipeline", "pipeline_dir", default="runs/pipeline", show_default=True,
+              type=click.Path(file_okay=False), help="The stages' output folder.")
+@click.option("--out", default="runs/report", show_default=True,
+              type=click.Path(file_okay=False))
+def report(params_path: str, profile: str | None, pipeline_dir: str, out: str) -> None:
+    """Markdown + HTML report: reported vs reproduced, curves, filters, confusion."""
+    from alexnet.pipeline_report import write_report
+
+    prof = _profile(params_path, profile)
+    paths = write_report(prof, pipeline_dir, out)
+    click.echo("report: " + ", ".join(str(p) for p in paths))
+
+
+# --------------------------------------------------------------------------------------
+# alexnet pipeline ...
+
+
+@click.command("train")
+@_params_option
+@_profile_option
+@click.option("--fetched", default="runs/pipeline/fetch", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--out", default="runs/pipeline/train", show_default=True,
+              type=click.Path(file_okay=False))
+@_progress_option
+def train_cmd(params_path: str, profile: str | None, fetched: str, out: str,
+              progress: bool) -> None:
+    """Train with the profile's settings (resumes an interrupted run of the same settings)."""
+    from alexnet.pipeline_stages import train_stage
+
+    s = train_stage(_profile(params_path, profile), fetched, out, progress=progress)
+    if s.get("test_top1_err") is not None:
+        click.echo(f"{out}: test error top-1 {100 * s['test_top1_err']:.2f}% "
+                   f"({s['test_views']} view(s)) after {s['epochs']} epochs, "
+                   f"{s['wall_s']:.0f} s")
+
+
+@click.command("evaluate")
+@_params_option
+@_profile_option
+@click.option("--fetched", default="runs/pipeline/fetch", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--run", "run_dir", default="runs/pipeline/train", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--out", default="runs/pipeline/evaluate", show_default=True,
+              type=click.Path(file_okay=False))
+@_progress_option
+def evaluate_cmd(params_path: str, profile: str | None, fetched: str, run_dir: str, out: str,
+                 progress: bool) -> None:
+    """Test error of the trained net: the port (all views) and the 2012 re-creation."""
+    from alexnet.pipeline_stages import evaluate_stage
+
+    evaluate_stage(_profile(params_path, profile), fetched, run_dir, out, progress=progress)
+
+
+@click.command("verify")
+@_params_option
+@_profile_option
+@click.option("--fetched", default="runs/pipeline/fetch", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--run", "run_dir", default="runs/pipeline/train", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--out", default="runs/pipeline/verify", show_default=True,
+              type=click.Path(file_okay=False))
+def verify_cmd(params_path: str, profile: str | None, fetched: str, run_dir: str,
+               out: str) -> None:
+    """Equivalence of both implementations on the trained weights, and accuracy vs reported."""
+    from alexnet.pipeline_verify import verify_stage
+
+    verify_stage(_profile(params_path, profile), fetched, run_dir, out)
+
+
+PIPELINE_COMMANDS = {"train": train_cmd, "evaluate": evaluate_cmd, "verify": verify_cmd}
+
+
+@click.group(cls=LazyGroup)
+def pipeline() -> None:
+    """The pipeline's train, evaluate and verify stages, driven by params.yaml profiles."""
+
+
+for _name, _cmd in PIPELINE_COMMANDS.items():
+    pipeline.add_command(_cmd, _name)

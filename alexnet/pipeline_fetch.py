@@ -1,0 +1,158 @@
+"""The ``fetch`` stage: the profile's data set and weights, verified, in one folder.
+
+Output (``runs/pipeline/fetch`` in dvc.yaml): the verified files themselves (a hard link
+to, or a copy of, the download cache entry) and ``sources.json``, which the later stages
+read to find them. Files the user supplies in ``data/`` (the ILSVRC-2012 archives, 150 GB)
+are verified where they are and referenced, not copied: data.dvc already pins them.
+
+``sources.json`` records only what the content determines (names, checksums, sizes,
+relative paths), never where a file came from (URL, mirror or cache: that is printed),
+so fetching the same bytes another way leaves every downstream stage up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from alexnet.download import Obtained, Pin, link_or_copy, mirrors_from, obtain, verify
+from alexnet.errors import DataError
+from alexnet.pipeline_params import DataSpec, Profile
+
+MANIFEST = "sources.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class FetchedData:
+    """What the later stages need to open the fetched data set."""
+
+    name: str
+    kind: str
+    path: Path  # the main file (first pin), resolved
+    files: dict[str, Path]
+    md5: str | None  # pinned md5 of the main file (the CIFAR reader checks it again)
+    manifest: dict[str, Any]
+
+
+def _user_files(spec: DataSpec, data_dir: Path, progress: bool) -> list[Obtained]:
+    """User-supplied files: present in data/<folder>/ and matching their pins, or an error."""
+    folder = data_dir / spec.folder if spec.folder else data_dir
+    found = []
+    missing = [p.name for p in spec.pins if not (folder / p.name).is_file()]
+    if missing:
+        raise DataError(
+            f"{folder}: missing {', '.join(missing)}; {spec.name} ({spec.about}) cannot be "
+            f"downloaded for you: copy or link the files into {folder}/ and pin them with "
+            "`dvc add data` (see README, Reproduce)")
+    for pin in spec.pins:
+        path = folder / pin.name
+        verify(path, pin, progress=progress)
+        found.append(Obtained(pin, path, f"user-supplied {path}", dict(pin.digests),
+                              path.stat().st_size))
+    return found
+
+
+def fetch(profile: Profile, out: str | Path, *, data_dir: str | Path = "data",
+          mirror: str | None = None, source: str | None = None,
+          cache_dir: str | Path | None = None, progress: bool = True,
+          retries: int = 3, timeout: float = 60.0, echo=click.echo) -> dict[str, Any]:
+    """Fetch and verify the profile's files into ``out``; return the manifest written.
+
+    ``mirror`` (else $ALEXNET_MIRROR, else params' ``mirror``) and ``source`` (a file,
+    folder or URL for the data set's main file) add places to look; neither can change
+    what is accepted, which only the pins decide.
+    """
+    out = Path(out)
+    data_dir = Path(data_dir)
+    spec = profile.dataset
+    mirrors = mirrors_from(mirror if mirror else profile.mirror)
+    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        if spec.user_supplied and spec.kind == "ilsvrc2012":
+            got = _user_files(spec, data_dir, progress)
+            in_place = True
+        else:
+            local = [data_dir / spec.folder if spec.folder else data_dir]
+            got = []
+            for i, pin in enumerate(spec.pins):
+                got.append(obtain(pin, local_dirs=local, source=source if i == 0 else None,
+                                  mirrors=mirrors, cache_dir=cache_dir, progress=progress,
+                                  retries=retries, timeout=timeout))
+            in_place = False
+        for o in got:
+            echo(f"{o.pin.name}: verified ({o.pin.describe()}), from {o.origin}")
+        weights = []
+        for wname, pin in profile.weights:
+            o = obtain(pin, local_dirs=[data_dir / "weights", data_dir], mirrors=mirrors,
+                       cache_dir=cache_dir, progress=progress, retries=retries, timeout=timeout)
+            echo(f"{pin.name}: verified ({pin.describe()}), from {o.origin}")
+            weights.append((wname, o))
+
+        files = []
+        for o in got:
+            if in_place:
+                rel = os.path.relpath(o.path.resolve(), out.resolve())
+            else:
+                link_or_copy(o.path, staging / o.pin.name)
+                rel = o.pin.name
+            files.append({"file": o.pin.name, "path": rel, "size": o.size, **o.digests})
+        wlist = []
+        for wname, o in weights:
+            (staging / "weights").mkdir(exist_ok=True)
+            link_or_copy(o.path, staging / "weights" / o.pin.name)
+            wlist.append({"name": wname, "file": o.pin.name, "path": f"weights/{o.pin.name}",
+                          "size": o.size, **o.digests})
+        manifest = {
+            "format": FORMAT,
+            "dataset": spec.name,
+            "source": spec.source,
+            "kind": spec.kind,
+            "files": files,
+            "weights": wlist,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def read_fetched(fetched: str | Path) -> FetchedData:
+    """The data set a ``fetch`` output folder holds (for the stages after it)."""
+    fetched = Path(fetched)
+    mpath = fetched / MANIFEST
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{mpath}: missing; run the fetch stage first (dvc repro fetch)"
+                        ) from None
+    except ValueError as exc:
+        raise DataError(f"{mpath}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not manifest.get(
+            "files"):
+        raise DataError(f"{mpath}: not a fetch manifest of format {FORMAT}; run fetch again")
+    files = {f["file"]: (fetched / f["path"]).resolve() for f in manifest["files"]}
+    first = manifest["files"][0]
+    for p in files.values():
+        if not p.is_file():
+            raise DataError(f"{p}: listed in {mpath} but missing; run the fetch stage again")
+    return FetchedData(name=manifest["dataset"], kind=manifest["kind"],
+                       path=files[first["file"]], files=files, md5=first.get("md5"),
+                       manifest=manifest)
+
+
+def pin_of(entry: dict[str, Any]) -> Pin:
+    """A manifest entry as a Pin (to re-check a file later)."""
+    return Pin(entry["file"], {a: entry[a] for a in ("sha256", "sha1", "md5") if a in entry},
+               size=entry.get("size"))

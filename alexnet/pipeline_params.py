@@ -1,0 +1,207 @@
+"""params.yaml of the reproduction pipeline: profiles, data sets and weights, validated.
+
+The pipeline's commands (``alexnet fetch``, ``prepare``, ``pipeline train|evaluate|verify``,
+``report``) receive only ``--profile NAME`` from dvc.yaml and read their settings here,
+the way DVC's own examples have each script read params.yaml. dvc.yaml lists, per stage,
+the params sections that stage reads, so DVC re-runs exactly the stages whose settings
+changed; this module is the one place that knows the file's shape, and it reports a bad
+entry as ``params.yaml: <key path>: <what was expected>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alexnet.download import Pin
+from alexnet.errors import ConfigError
+
+#: The sections every profile must have (dvc.yaml tracks them by name).
+PROFILE_SECTIONS = ("about", "dataset", "weights", "prepare", "train", "evaluate", "verify",
+                    "reported")
+DATA_KINDS = ("cifar-python", "image-folder", "ilsvrc2012")
+DEFAULT_PARAMS = "params.yaml"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The data set a profile reads: which copy, of what kind, and its pinned files."""
+
+    name: str
+    source: str
+    kind: str
+    pins: tuple[Pin, ...]
+    folder: str = ""  # sub-folder of data/ where user-supplied files live
+    about: str = ""
+
+    @property
+    def user_supplied(self) -> bool:
+        """True when no file has a URL: the user must put the files in data/."""
+        return all(not p.url for p in self.pins)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    about: str
+    dataset: DataSpec
+    weights: tuple[tuple[str, Pin], ...]
+    prepare: dict[str, Any]
+    train: dict[str, Any]
+    evaluate: dict[str, Any]
+    verify: dict[str, Any]
+    reported: dict[str, Any]
+    mirror: str = ""
+    params_path: str = DEFAULT_PARAMS
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _err(path: str | Path, key: str, message: str) -> ConfigError:
+    return ConfigError(message, path=path, key=key)
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
+    """The parsed params file (a mapping), or a one-line ConfigError."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such params file (run from the repository root, or pass "
+                          "--params)", path=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"not valid YAML: {problem}", path=path, line=line) from None
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping at the top level", path=path)
+    return data
+
+
+def _mapping(value: Any, path: str | Path, key: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _err(path, key, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _pin(entry: dict[str, Any], path: str | Path, key: str) -> Pin:
+    name = entry.get("file")
+    if not isinstance(name, str) or not name:
+        raise _err(path, key, "needs `file` (the file name)")
+    digests = {a: entry[a] for a in ("sha256", "sha1", "md5") if entry.get(a)}
+    url = entry.get("url") or None
+    if url is not None and not isinstance(url, str):
+        raise _err(path, key + ".url", "expected a URL string")
+    size = entry.get("size")
+    try:
+        return Pin(name=name, digests=digests, url=url, size=int(size) if size else None)
+    except ConfigError as exc:
+        raise _err(path, key, str(exc)) from None
+
+
+def dataset_spec(params: dict[str, Any], name: str, path: str | Path = DEFAULT_PARAMS
+                 ) -> DataSpec:
+    """The copy of data set ``name`` selected by its ``source`` key."""
+    sets = _mapping(params.get("datasets"), path, "datasets")
+    if name not in sets:
+        raise _err(path, "datasets", f"no data set {name!r} (known: {', '.join(sets) or '-'})")
+    ds = _mapping(sets[name], path, f"datasets.{name}")
+    source = ds.get("source")
+    variants = [k for k, v in ds.items() if isinstance(v, dict)]
+    if not isinstance(source, str) or source not in variants:
+        raise _err(path, f"datasets.{name}.source",
+                   f"must name one of the copies listed under it ({', '.join(variants)}), "
+                   f"got {source!r}")
+    # every copy is checked (a typo in the one not selected today still surfaces)
+    specs = {variant: _copy_spec(name, variant, ds[variant], str(ds.get("about", "")), path)
+             for variant in variants}
+    return specs[source]
+
+
+def _copy_spec(name: str, source: str, v: dict[str, Any], about: str, path: str | Path
+               ) -> DataSpec:
+    key = f"datasets.{name}.{source}"
+    kind = v.get("kind")
+    if kind not in DATA_KINDS:
+        raise _err(path, key + ".kind", f"must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
+    if "files" in v:
+        files = v["files"]
+        if not isinstance(files, list) or not files:
+            raise _err(path, key + ".files", "expected a non-empty list of {file, md5|sha256}")
+        pins = tuple(_pin(_mapping(f, path, f"{key}.files[{i}]"), path, f"{key}.files[{i}]")
+                     for i, f in enumerate(files))
+    else:
+        pins = (_pin(v, path, key),)
+    folder = str(v.get("folder") or "")
+    if folder and (Path(folder).is_absolute() or ".." in Path(folder).parts):
+        raise _err(path, key + ".folder", "must be a folder inside data/")
+    return DataSpec(name=name, source=source, kind=kind, pins=pins, folder=folder, about=about)
+
+
+def resolve_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None = None,
+                    params: dict[str, Any] | None = None) -> Profile:
+    """The profile ``name`` (default: params' ``profile``), fully validated."""
+    path = Path(params_path)
+    p = params if params is not None else load_params(path)
+    name = name or p.get("profile")
+    profiles = _mapping(p.get("profiles"), path, "profiles")
+    if not isinstance(name, str) or name not in profiles:
+        raise _err(path, "profile", f"no profile {name!r} (known: {', '.join(profiles) or '-'})")
+    key = f"profiles.{name}"
+    prof = _mapping(profiles[name], path, key)
+    missing = [s for s in PROFILE_SECTIONS if s not in prof]
+    if missing:
+        raise _err(path, key, f"missing section(s) {', '.join(missing)} (every profile has "
+                   f"{', '.join(PROFILE_SECTIONS)}, because dvc.yaml tracks them by name)")
+    unknown = sorted(set(prof) - set(PROFILE_SECTIONS))
+    if unknown:
+        raise _err(path, key, f"unknown section(s) {', '.join(unknown)}")
+    if not isinstance(prof["dataset"], str):
+        raise _err(path, key + ".dataset", "expected the name of an entry under `datasets`")
+    dataset = dataset_spec(p, prof["dataset"], path)
+    catalog = _mapping(p.get("weights"), path, "weights")
+    wnames = prof["weights"] or []
+    if not isinstance(wnames, list):
+        raise _err(path, key + ".weights", "expected a list of names from `weights`")
+    weights = []
+    for w in wnames:
+        if w not in catalog:
+            raise _err(path, key + ".weights", f"no weights {w!r} (known: "
+                       f"{', '.join(catalog) or '-'})")
+        weights.append((w, _pin(_mapping(catalog[w], path, f"weights.{w}"), path,
+                                f"weights.{w}")))
+    sections = {s: _mapping(prof[s], path, f"{key}.{s}")
+                for s in ("prepare", "train", "evaluate", "verify", "reported")}
+    mirror = p.get("mirror") or ""
+    if not isinstance(mirror, str | list):
+        raise _err(path, "mirror", "expected a folder or URL (or a list of them)")
+    return Profile(
+        name=name, about=str(prof["about"] or ""), dataset=dataset, weights=tuple(weights),
+        mirror=",".join(mirror) if isinstance(mirror, list) else mirror,
+        params_path=str(path), raw=prof, **sections,
+    )
+
+
+def check_keys(section: dict[str, Any], allowed: set[str] | list[str] | tuple[str, ...],
+               path: str | Path, key: str) -> None:
+    """Refuse keys a stage does not understand (a typo must not be silently ignored)."""
+    unknown = sorted(set(section) - set(allowed))
+    if unknown:
+        raise _err(path, f"{key}.{unknown[0]}",
+                   f"unknown setting (known: {', '.join(sorted(allowed))})")
+
+
+def train_fields() -> list[str]:
+    """The settings a profile's ``train`` section may hold (TrainConfig's fields)."""
+    from alexnet.modern.train import TrainConfig
+
+    return [f.name for f in dataclasses.fields(TrainConfig)
+            if f.name not in ("data", "out", "progress")]

@@ -1,0 +1,153 @@
+"""The ``prepare`` stage: the training set's statistics, and the data in the 2012 format.
+
+Paper section 2 subtracts "the mean activity over the training set from each pixel";
+section 4.1 adds colour noise along the principal components of the training set's RGB
+values. This stage computes both once, from the same decoded pixels the trainer reads
+(:func:`alexnet.modern.data.load_dataset`, whose decode cache the train stage then
+reuses), with the trainer's own functions, so the numbers written here are the numbers
+training used:
+
+``mean.npy``
+    float32 (H, W, 3), the per-pixel mean image (:func:`alexnet.modern.augment.mean_image`);
+``pca.json``
+    eigenvalues (descending) and eigenvectors (columns) of the 3x3 RGB covariance
+    (:func:`alexnet.modern.augment.rgb_pca`), plus the 2012 ``color_pca`` pair
+    (square roots of the eigenvalues, the same eigenvectors);
+``dataset.json``
+    classes, image counts, stored size, the data's checksum, skipped images;
+``batches/``
+    the data in the 2011/2012 batch format (``batches.meta`` + ``data_batch_1..5``
+    training, ``data_batch_6`` test for CIFAR-10), written with the re-creation's own
+    writers (:mod:`alexnet.original.batches`) so that ``alexnet original`` commands and
+    the evaluate stage's 2012 side can read them. The training batches are shuffled once
+    (seeded, as the 2012 batch files were); the test batch keeps the data set's order so
+    that its predictions line up image by image with the port's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alexnet.errors import ConfigError, DataError
+from alexnet.pipeline_fetch import read_fetched
+from alexnet.pipeline_params import check_keys
+
+#: Images per 2012 batch file (the CIFAR-10 batches of the 2011 release held 10,000).
+BATCH_SIZE = 10000
+PREPARE_KEYS = ("image_size", "batches", "batch_size", "seed")
+
+
+def to_columns(images: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (3*H*W, N): one image per column, channel-row-column order."""
+    n, h, w, c = images.shape
+    return np.ascontiguousarray(np.asarray(images).transpose(3, 1, 2, 0).reshape(c * h * w, n))
+
+
+def load_fetched_dataset(fetched: str | Path, *, size: int | None, cache_dir: str | None = None,
+                         progress: bool = True):
+    """The fetched data set through the port's loader (decoded once, then cached)."""
+    from alexnet.modern.data import load_dataset
+
+    fd = read_fetched(fetched)
+    if fd.kind == "ilsvrc2012":
+        raise DataError(
+            f"{fd.path.parent}: the ILSVRC-2012 archives are verified, but arranging them "
+            "into train/<wnid>/ and val/<wnid>/ folders is a manual step for now; see "
+            "README, Reproduce (imagenet-2012)")
+    return load_dataset(fd.path, size=size, cache_dir=cache_dir, md5=fd.md5,
+                        progress=progress), fd
+
+
+def write_batches(ds, out: Path, *, mean: np.ndarray, pca_vals: np.ndarray,
+                  pca_vecs: np.ndarray, batch_size: int = BATCH_SIZE, seed: int = 0
+                  ) -> dict[str, Any]:
+    """The data set as 2012 batch files in ``out`` (training shuffled once, test in order)."""
+    from alexnet.original import batches
+
+    out.mkdir(parents=True, exist_ok=True)
+    size = ds.image_size
+    n = len(ds.train)
+    perm = np.random.default_rng([seed, 2012]).permutation(n)
+    nums = []
+    for k, s in enumerate(range(0, n, batch_size), start=1):
+        idx = perm[s:s + batch_size]
+        batches.write_batch(out, k, to_columns(ds.train.images[idx]), ds.train.labels[idx],
+                            batch_label=f"training batch {k} of {-(-n // batch_size)}")
+        nums.append(k)
+    test_num = None
+    if ds.test is not None:
+        test_num = nums[-1] + 1
+        batches.write_batch(out, test_num, to_columns(ds.test.images), ds.test.labels,
+                            batch_label="testing batch")
+    mean_cols = np.ascontiguousarray(mean.transpose(2, 0, 1)).reshape(-1)
+    dp_type = "cifar" if size == 32 else "inet-lr-cropped"
+    batches.write_meta(out, label_names=list(ds.classes), data_mean=mean_cols,
+                       num_cases_per_batch=batch_size,
+                       extra={"img_size": size, "dp_type": dp_type,
+                              "color_pca": (np.sqrt(np.maximum(pca_vals, 0)).astype(np.float32),
+                                            np.asarray(pca_vecs, np.float32))})
+    return {"folder": "batches", "train_batches": nums, "test_batch": test_num,
+            "train_range": f"{nums[0]}-{nums[-1]}" if len(nums) > 1 else str(nums[0]),
+            "test_range": str(test_num) if test_num else "", "batch_size": batch_size,
+            "train_order_seed": [seed, 2012], "dp_type": dp_type}
+
+
+def prepare(fetched: str | Path, out: str | Path, settings: dict[str, Any], *,
+            params_path: str = "params.yaml", key: str = "prepare",
+            cache_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Write the stage's files into ``out`` (atomically, as one folder); return dataset.json."""
+    from alexnet.modern.augment import mean_image, rgb_pca
+
+    check_keys(settings, PREPARE_KEYS, params_path, key)
+    size = settings.get("image_size")
+    if size is not None and (not isinstance(size, int) or size < 8):
+        raise ConfigError("image_size must be an integer >= 8", path=params_path,
+                          key=f"{key}.image_size")
+    out = Path(out)
+    ds, fd = load_fetched_dataset(fetched, size=size, cache_dir=cache_dir, progress=progress)
+    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        mean = mean_image(ds.train.images)
+        vals, vecs = rgb_pca(ds.train.images)
+        np.save(staging / "mean.npy", mean, allow_pickle=False)
+        pca = {
+            "eigenvalues": [float(v) for v in vals],
+            "eigenvectors_columns": [[float(x) for x in row] for row in np.asarray(vecs)],
+            "color_pca_2012": {"stdevs": [float(np.sqrt(max(v, 0.0))) for v in vals],
+                               "eigenvectors_columns": [[float(x) for x in row]
+                                                        for row in np.asarray(vecs)]},
+            "space": "RGB, 0-255 pixel values of the training set",
+        }
+        (staging / "pca.json").write_text(json.dumps(pca, indent=2) + "\n", encoding="utf-8")
+        info: dict[str, Any] = {
+            "dataset": fd.name,
+            "kind": fd.kind,
+            "checksum": ds.source.get("checksum"),
+            "image_size": ds.image_size,
+            "classes": list(ds.classes),
+            "train_images": len(ds.train),
+            "test_images": len(ds.test) if ds.test is not None else 0,
+            "skipped_images": [list(s) for s in ds.skipped],
+            "mean_rgb": [float(v) for v in mean.reshape(-1, 3).mean(axis=0)],
+        }
+        if settings.get("batches", False):
+            info["batches"] = write_batches(
+                ds, staging / "batches", mean=mean, pca_vals=vals, pca_vecs=vecs,
+                batch_size=int(settings.get("batch_size", BATCH_SIZE)),
+                seed=int(settings.get("seed", 0)))
+        (staging / "dataset.json").write_text(json.dumps(info, indent=2) + "\n",
+                                              encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return info

@@ -39,6 +39,7 @@ myst_enable_extensions = ["colon_fence", "deflist", "fieldlist", "attrs_inline",
 myst_heading_anchors = 3
 myst_links_external_new_tab = False
 smartquotes = False  # keep -- and quotes exactly as written (command lines in notes)
+default_role = "literal"  # `x` in docstrings and help texts reads as code, as in Markdown
 
 # Formulas become MathML at build time (see _ext/alexnet_docs.py): no CDN, works offline.
 html_math_renderer = "mathml"

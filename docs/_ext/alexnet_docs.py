@@ -41,6 +41,8 @@ def generate(app: Sphinx) -> None:
     import docsgen_api
     import docsgen_architecture
     import docsgen_figures
+    import docsgen_formats
+    import docsgen_guides
     import docsgen_original
     import docsgen_reports
     from docsgen_common import Output
@@ -52,7 +54,9 @@ def generate(app: Sphinx) -> None:
         ("original", docsgen_original.generate),
         ("architecture", docsgen_architecture.generate),
         ("figures", docsgen_figures.generate),
+        ("formats", docsgen_formats.generate),
         ("reports", docsgen_reports.generate),
+        ("guides", docsgen_guides.generate),
     ]
     for name, step in steps:
         t0 = time.perf_counter()
@@ -64,6 +68,72 @@ def generate(app: Sphinx) -> None:
         logger.info("generated %s in %.1f s", name, time.perf_counter() - t0)
     for path in out.prune():
         logger.info("removed stale generated file %s", path)
+
+
+# -- docstrings that are not reStructuredText ---------------------------------------------
+
+#: docutils messages that only mean "Sphinx knows this role/directive, plain docutils not"
+_BENIGN = ("Unknown interpreted text role", "Unknown directive type", "No role entry",
+           "No directive entry", 'Trying "')
+
+
+_RST: dict[str, object] = {}
+
+
+def rst_problems(text: str) -> list[str]:
+    """Markup problems plain docutils finds in ``text`` (Sphinx-only roles excepted)."""
+    import io
+
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+    from docutils.utils import new_document
+
+    if not _RST:
+        settings = get_default_settings(Parser)
+        settings.report_level = 5
+        settings.halt_level = 5
+        settings.warning_stream = io.StringIO()
+        settings.file_insertion_enabled = False
+        settings.raw_enabled = False
+        _RST.update(parser=Parser(), settings=settings)
+    document = new_document("<docstring>", _RST["settings"])
+    messages: list[nodes.system_message] = []
+    document.reporter.attach_observer(messages.append)  # sees every level
+    try:
+        _RST["parser"].parse(text, document)
+    except Exception as exc:  # docutils itself gave up: certainly not clean markup
+        return [str(exc)]
+    found = []
+    for msg in messages:
+        body = msg.astext()
+        if msg["level"] >= 2 and not any(b in body for b in _BENIGN):
+            found.append(body.splitlines()[0] if body else "markup problem")
+    return found
+
+
+def verbatim_if_broken(app: Sphinx, what: str, name: str, obj: object, options: object,
+                       lines: list[str]) -> None:
+    """Show a docstring verbatim when it is not valid reST, instead of failing ``-W``.
+
+    Docstrings across the project are written by many hands, often in Markdown habits
+    (``C/groups*S*S``). Rendering such a docstring as reST mangles it; failing the docs
+    build over it punishes the docs for a style slip elsewhere. A literal block keeps
+    the text exactly as written; the build log lists each one so it can be fixed.
+    """
+    if not lines:
+        return
+    problems = rst_problems("\n".join(lines))
+    if problems:
+        logger.info("docstring of %s shown verbatim (not reST: %s)", name, problems[0])
+        lines[:] = ["::", ""] + [f"    {line}" if line else "" for line in lines]
+
+
+def click_text_verbatim_if_broken(app: Sphinx, ctx: object, lines: list[str]) -> None:
+    """The same rule for command help texts, which sphinx-click renders as reST."""
+    if lines and rst_problems("\n".join(lines)):
+        name = getattr(ctx, "command_path", "?")
+        logger.info("help text of %r shown verbatim (not reST)", name)
+        lines[:] = ["::", ""] + [f"    {line}" if line else "" for line in lines] + [""]
 
 
 # -- MathML ------------------------------------------------------------------------------
@@ -105,4 +175,8 @@ def setup(app: Sphinx) -> dict[str, object]:
         "mathml", inline_renderers=(visit_math, None), block_renderers=(visit_displaymath, None)
     )
     app.connect("builder-inited", generate)
+    app.connect("autodoc-process-docstring", verbatim_if_broken, priority=900)
+    app.setup_extension("sphinx_click")
+    for event in ("sphinx-click-process-description", "sphinx-click-process-epilog"):
+        app.connect(event, click_text_verbatim_if_broken)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

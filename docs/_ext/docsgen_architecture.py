@@ -22,6 +22,7 @@ from docsgen_common import Output, fmt_int, md_escape, md_table, not_available
 
 #: the net the architecture page is about, and the others worth drawing
 MAIN_NET = "145"
+MODERN_ARCH = "alexnet2012"
 NET_TITLES = {
     "145": "Definition 145: the network of the 2012 paper",
     "80sec": "layers-80sec: the 2011 CIFAR-10 example net",
@@ -148,65 +149,69 @@ def cross_gpu_table(graph: Any, batch: int = 128) -> str:
                     rows, align="lllrr")
 
 
-def _modern_summary() -> tuple[dict[str, Any] | None, str]:
-    """The modern port's summary of ``alexnet2012`` as JSON, via the documented CLI."""
-    try:
-        importlib.import_module("alexnet.modern.cli")
-    except Exception as exc:
-        return None, f"the modern port (`alexnet.modern`) is not importable yet ({exc})."
+def _run_cli(args: list[str]) -> tuple[str | None, str]:
+    """Run an ``alexnet`` command in-process; (stdout, "") or (None, why it failed)."""
     from click.testing import CliRunner
 
     from alexnet.cli import cli
 
-    result = CliRunner().invoke(cli, ["model", "summary", "--json"])
+    result = CliRunner().invoke(cli, args)
     if result.exit_code != 0:
         detail = (result.output or repr(result.exception)).strip()[-300:]
-        return None, f"`alexnet model summary --json` failed: {detail}"
-    try:
-        return json.loads(result.stdout), ""
-    except json.JSONDecodeError as exc:
-        return None, f"`alexnet model summary --json` did not print JSON ({exc})."
+        return None, f"`alexnet {' '.join(args)}` failed: {detail}"
+    return result.stdout, ""
 
 
 def modern_section(out: Output) -> None:
-    summary, why = _modern_summary()
-    if summary is None:
+    try:
+        importlib.import_module("alexnet.modern.cli_model")
+    except Exception as exc:
         out.write_text(
             "fragments/architecture-modern.md",
-            not_available(
-                "the PyTorch port's layer table.",
-                f"It is generated from `alexnet model summary --json`; {why}",
-            ),
+            not_available("the PyTorch port's layer table.",
+                          f"The modern port (`alexnet.modern`) is not importable yet ({exc})."),
         )
         return
-    out.write_text("fragments/architecture-modern.md", render_modern(summary))
+    text, why = _run_cli(["model", "summary", "--arch", MODERN_ARCH, "--json"])
+    if text is None:
+        raise RuntimeError(why)
+    summary = json.loads(text)
+    listing, why = _run_cli(["model", "list"])
+    if listing is None:
+        raise RuntimeError(why)
+    out.write_text("fragments/architecture-modern.md", render_modern(summary, listing))
 
 
-def render_modern(summary: dict[str, Any]) -> str:
-    """Render the JSON of ``alexnet model summary --json`` (tolerant of its exact keys)."""
-    layers = summary.get("layers") or summary.get("modules") or []
-    name = summary.get("name") or summary.get("model") or "alexnet2012"
-    total = summary.get("parameters") or summary.get("total_parameters") or summary.get(
-        "num_parameters"
-    )
-    lines = [f"The PyTorch port of `{md_escape(name)}`, as `alexnet model summary --json` "
-             "reports it at build time.\n"]
-    if layers and isinstance(layers, list) and isinstance(layers[0], dict):
-        keys = [k for k in layers[0].keys() if k not in ("children",)]
-        rows = []
-        for lay in layers:
-            row = []
-            for k in keys:
-                v = lay.get(k, "")
-                if isinstance(v, list | tuple):
-                    v = "\u00d7".join(map(str, v))
-                elif isinstance(v, int) and not isinstance(v, bool):
-                    v = fmt_int(v)
-                row.append(md_escape(v))
-            rows.append(row)
-        lines.append(md_table([md_escape(k) for k in keys], rows))
+def render_modern(summary: dict[str, Any], listing: str = "") -> str:
+    """Render ``alexnet model summary --json`` and ``alexnet model list``."""
+    arch = summary.get("arch", MODERN_ARCH)
+    shape = "\u00d7".join(map(str, summary.get("input_shape", [])))
+    lines = [
+        f"The port's `{md_escape(arch)}` is one tower: each pair of 2012 layers becomes a "
+        "grouped convolution or one wide linear layer, with the same parameters. "
+        f"`alexnet model summary --arch {md_escape(arch)}` reports, at build time, "
+        f"for a {shape} input and {summary.get('num_classes')} classes:\n"
+    ]
+    rows = []
+    for lay in summary.get("layers", []):
+        rows.append([
+            f"`{md_escape(lay.get('name', ''))}`",
+            f"`{md_escape(lay.get('type', ''))}`",
+            "\u00d7".join(map(str, lay.get("output_shape", []))),
+            fmt_int(lay["params"]) if lay.get("params") else "",
+            ", ".join(f"`{n}`" for n in str(lay.get("layers_2012", "")).split("+") if n),
+        ])
+    lines.append(md_table(["module", "type", "output", "parameters", "2012 layers"], rows,
+                          align="lllrl"))
+    total = summary.get("total_params")
     if total is not None:
         lines.append(f"\nTotal parameters: **{fmt_int(int(total))}**.\n")
+    entries = [ln.split(None, 1) for ln in listing.splitlines() if ln.strip()]
+    if entries:
+        lines.append("\nEvery architecture the port can build (`alexnet model list`):\n")
+        lines.append(md_table(["name", "what it is"],
+                              [[f"`{md_escape(e[0])}`", md_escape(e[1] if len(e) > 1 else "")]
+                               for e in entries]))
     return "\n".join(lines)
 
 

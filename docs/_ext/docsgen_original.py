@@ -381,7 +381,9 @@ def render_families(data: Data) -> str:
 
 def render_index_fragment(data: Data, pages: list[str]) -> str:
     out = []
-    toc = ["```{toctree}", ":maxdepth: 1", ":caption: Annotated original", ""]
+    # titlesonly: the sidebar lists the pages, not each page's dozens of note headings
+    # (furo renders the whole tree on every page, so this also keeps the build fast)
+    toc = ["```{toctree}", ":maxdepth: 1", ":titlesonly:", ":caption: Annotated original", ""]
     toc += pages
     toc.append("```\n")
     out.append("\n".join(toc))

@@ -12,6 +12,7 @@ so fetching the same bytes another way leaves every downstream stage up to date.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,8 @@ from alexnet.pipeline_params import DataSpec, Profile
 
 MANIFEST = "sources.json"
 FORMAT = 1
+#: ILSVRC-2012: the folder (beside the archives) holding the unpacked train/ and val/ trees
+IMAGES_DIR = "images"
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,24 @@ class FetchedData:
 
     name: str
     kind: str
-    path: Path  # the main file (first pin), resolved
+    path: Path  # the main file (first pin)
     files: dict[str, Path]
     md5: str | None  # pinned md5 of the main file (the CIFAR reader checks it again)
     manifest: dict[str, Any]
+    images: Path | None = None  # ILSVRC-2012: the image-folder tree arranged from the archives
+
+    @property
+    def data(self) -> Path:
+        """What the port's data loader reads (a file, or the ILSVRC-2012 image tree)."""
+        if self.kind != "ilsvrc2012":
+            return self.path
+        if self.images is None:
+            where = self.path.parent / IMAGES_DIR
+            raise DataError(
+                f"{where}: missing; the ILSVRC-2012 archives are verified, but unpacking them "
+                f"into {where}/train/<wnid>/ and {where}/val/<wnid>/ is a manual step for now "
+                "(README, Reproduce: ImageNet); then `dvc add data` and `dvc repro`")
+        return self.images
 
 
 def _user_files(spec: DataSpec, data_dir: Path, progress: bool) -> list[Obtained]:
@@ -77,16 +94,25 @@ def fetch(profile: Profile, out: str | Path, *, data_dir: str | Path = "data",
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
+        images = None
         if spec.user_supplied and spec.kind == "ilsvrc2012":
             got = _user_files(spec, data_dir, progress)
             in_place = True
+            images = _image_tree(got[0].path.parent / IMAGES_DIR, out)
         else:
             local = [data_dir / spec.folder if spec.folder else data_dir]
             got = []
             for i, pin in enumerate(spec.pins):
-                got.append(obtain(pin, local_dirs=local, source=source if i == 0 else None,
-                                  mirrors=mirrors, cache_dir=cache_dir, progress=progress,
-                                  retries=retries, timeout=timeout))
+                try:
+                    got.append(obtain(pin, local_dirs=local, source=source if i == 0 else None,
+                                      mirrors=mirrors, cache_dir=cache_dir, progress=progress,
+                                      retries=retries, timeout=timeout))
+                except DataError as exc:
+                    if type(exc) is not DataError or not spec.alternatives:
+                        raise
+                    alt = spec.alternatives[0]
+                    raise DataError(f"{exc}; or read the {alt} copy instead: dvc exp run -S "
+                                    f"datasets.{spec.name}.source={alt}") from None
             in_place = False
         for o in got:
             echo(f"{o.pin.name}: verified ({o.pin.describe()}), from {o.origin}")
@@ -119,6 +145,8 @@ def fetch(profile: Profile, out: str | Path, *, data_dir: str | Path = "data",
             "files": files,
             "weights": wlist,
         }
+        if images is not None:
+            manifest["images"] = images
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
@@ -126,6 +154,21 @@ def fetch(profile: Profile, out: str | Path, *, data_dir: str | Path = "data",
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def _image_tree(folder: Path, out: Path) -> dict[str, Any] | None:
+    """A fingerprint of an unpacked image tree (names and sizes), so that changing it
+    re-runs the stages after fetch even though the archives stayed the same."""
+    if not (folder / "train").is_dir():
+        return None
+    h = hashlib.sha256()
+    count = 0
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(f"{p.relative_to(folder).as_posix()}\0{p.stat().st_size}\n".encode())
+            count += 1
+    return {"path": os.path.relpath(folder.resolve(), out.resolve()), "files": count,
+            "fingerprint": "names-sizes-sha256:" + h.hexdigest()}
 
 
 def read_fetched(fetched: str | Path) -> FetchedData:
@@ -142,14 +185,20 @@ def read_fetched(fetched: str | Path) -> FetchedData:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not manifest.get(
             "files"):
         raise DataError(f"{mpath}: not a fetch manifest of format {FORMAT}; run fetch again")
-    files = {f["file"]: (fetched / f["path"]).resolve() for f in manifest["files"]}
+    # relative to the working folder (the repository root under DVC), so that nothing
+    # downstream records where this clone happens to live
+    files = {f["file"]: Path(os.path.normpath(fetched / f["path"])) for f in manifest["files"]}
     first = manifest["files"][0]
     for p in files.values():
         if not p.is_file():
             raise DataError(f"{p}: listed in {mpath} but missing; run the fetch stage again")
+    images = manifest.get("images")
     return FetchedData(name=manifest["dataset"], kind=manifest["kind"],
-                       path=files[first["file"]], files=files, md5=first.get("md5"),
-                       manifest=manifest)
+                       path=files[first["file"]], files=files,
+                       md5=first.get("md5") if manifest["kind"] != "ilsvrc2012" else None,
+                       manifest=manifest,
+                       images=Path(os.path.normpath(fetched / images["path"])) if images
+                       else None)
 
 
 def pin_of(entry: dict[str, Any]) -> Pin:

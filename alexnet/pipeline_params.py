@@ -35,6 +35,7 @@ class DataSpec:
     pins: tuple[Pin, ...]
     folder: str = ""  # sub-folder of data/ where user-supplied files live
     about: str = ""
+    alternatives: tuple[str, ...] = ()  # the data set's other copies that can be downloaded
 
     @property
     def user_supplied(self) -> bool:
@@ -123,7 +124,8 @@ def dataset_spec(params: dict[str, Any], name: str, path: str | Path = DEFAULT_P
     # every copy is checked (a typo in the one not selected today still surfaces)
     specs = {variant: _copy_spec(name, variant, ds[variant], str(ds.get("about", "")), path)
              for variant in variants}
-    return specs[source]
+    alts = tuple(v for v, sp in specs.items() if v != source and not sp.user_supplied)
+    return dataclasses.replace(specs[source], alternatives=alts)
 
 
 def _copy_spec(name: str, source: str, v: dict[str, Any], about: str, path: str | Path

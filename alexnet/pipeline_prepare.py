@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from alexnet.errors import ConfigError, DataError
+from alexnet.errors import ConfigError
 from alexnet.pipeline_fetch import read_fetched
 from alexnet.pipeline_params import check_keys
 
@@ -55,12 +55,7 @@ def load_fetched_dataset(fetched: str | Path, *, size: int | None, cache_dir: st
     from alexnet.modern.data import load_dataset
 
     fd = read_fetched(fetched)
-    if fd.kind == "ilsvrc2012":
-        raise DataError(
-            f"{fd.path.parent}: the ILSVRC-2012 archives are verified, but arranging them "
-            "into train/<wnid>/ and val/<wnid>/ folders is a manual step for now; see "
-            "README, Reproduce (imagenet-2012)")
-    return load_dataset(fd.path, size=size, cache_dir=cache_dir, md5=fd.md5,
+    return load_dataset(fd.data, size=size, cache_dir=cache_dir, md5=fd.md5,
                         progress=progress), fd
 
 

@@ -384,12 +384,14 @@ def _verify_blocks(ver: dict[str, Any], doc: dict[str, Any], folder: Path) -> li
                      f"{eq.get('failed')} failed"])
     elif eq.get("skipped"):
         rows.append(["equivalence", f"not checked: {eq['skipped']}"])
-    if acc.get("reported_top1_err") is not None:
-        rows.append(["top-1 error, reproduced vs reported",
-                     f"{pct(acc.get('reproduced_top1_err'))} vs "
-                     f"{pct(acc.get('reported_top1_err'), 1)} (allowed: up to "
-                     f"{pct(acc.get('tolerance'), 1)} above): "
-                     + ("within" if acc.get("within_tolerance") else "not within")])
+    for r in acc.get("rows", []):
+        rows.append([f"{r['metric'].replace('_err', ' error').replace('top', 'top-')}, "
+                     f"{r['implementation']}",
+                     f"{pct(r['reproduced'])} vs reported {pct(r['reported'], 1)}; band "
+                     f"{pct(r['band'][0], 0)}-{pct(r['band'][1], 0)}: "
+                     + ("within" if r["passed"] else "outside") + f" ({r['reason']})"])
+    if acc.get("note"):
+        rows.append(["accuracy", acc["note"]])
     if rows:
         out.append(Block("table", header=["check", "result"], rows=rows))
     if (folder / "report.md").is_file():

@@ -121,9 +121,9 @@ def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
         write_json(out / "schedule.json", schedule)
         settings["schedule"] = str(out / "schedule.json")
     write_json(out / STAGE_FILE, identity)
-    echo("equivalent command: " + command_line(settings, fd.path, out)
+    echo("equivalent command: " + command_line(settings, fd.data, out)
          + (" --resume" if resume else ""))
-    cfg = TrainConfig(data=str(fd.path), out=str(out), md5=fd.md5, progress=progress,
+    cfg = TrainConfig(data=str(fd.data), out=str(out), md5=fd.md5, progress=progress,
                       **settings)
     overrides = {"data": cfg.data, "out": cfg.out, "md5": cfg.md5, "progress": progress}
     for k in ("device", "workers", "epochs", "schedule", "cache_dir", "keep",
@@ -220,11 +220,11 @@ def evaluate_stage(profile: Profile, fetched: str | Path, run: str | Path, out: 
     pipeline_dir = Path(pipeline_dir) if pipeline_dir else out.parent
     fd = read_fetched(fetched)
     inf = load_for_inference(run, device="cpu")
-    ds = load_dataset(fd.path, size=inf.stored_size, md5=fd.md5, progress=progress)
+    ds = load_dataset(fd.data, size=inf.stored_size, md5=fd.md5, progress=progress)
     if ds.test is None:
-        raise DataError(f"{fd.path}: no test split to evaluate on")
+        raise DataError(f"{fd.data}: no test split to evaluate on")
     if list(ds.classes) != list(inf.classes):
-        raise DataError(f"{fd.path}: classes differ from the checkpoint's")
+        raise DataError(f"{fd.data}: classes differ from the checkpoint's")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

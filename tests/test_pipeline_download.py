@@ -204,3 +204,38 @@ def test_every_shipped_profile_resolves():
     for name in p["profiles"]:
         prof = resolve_profile(REPO / "params.yaml", name)
         assert prof.dataset.pins
+
+
+def test_imagenet_archives_are_verified_in_place_and_the_image_tree_fingerprinted(
+        tmp_path, cache):
+    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    folder = tmp_path / "data" / "ilsvrc2012"
+    folder.mkdir(parents=True)
+    files = p["datasets"]["ilsvrc2012"]["archives"]["files"]
+    for i, f in enumerate(files):  # stand-ins for the three archives, pinned by their md5
+        data = f"stand-in {i}".encode()
+        (folder / f["file"]).write_bytes(data)
+        f["md5"] = md5(data)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(p, sort_keys=False))
+    prof = resolve_profile(params, "imagenet-2012")
+    out = tmp_path / "runs" / "fetch"
+    fetch(prof, out, data_dir=tmp_path / "data", progress=False, echo=lambda _m: None)
+    fd = read_fetched(out)
+    assert fd.path.resolve() == (folder / files[0]["file"]).resolve()  # used in place
+    assert not (out / files[0]["file"]).exists()
+    with pytest.raises(DataError, match=r"images: missing.*manual step"):
+        _ = fd.data
+
+    img = folder / "images" / "train" / "n01440764" / "a.JPEG"
+    img.parent.mkdir(parents=True)
+    img.write_bytes(b"jpeg bytes")
+    fetch(prof, out, data_dir=tmp_path / "data", progress=False, echo=lambda _m: None)
+    first = read_fetched(out)
+    assert first.data.resolve() == (folder / "images").resolve()
+    (img.parent / "b.JPEG").write_bytes(b"more")
+    fetch(prof, out, data_dir=tmp_path / "data", progress=False, echo=lambda _m: None)
+    second = read_fetched(out)
+    # a changed tree changes the manifest, so DVC re-runs the stages after fetch
+    assert first.manifest["images"]["fingerprint"] != second.manifest["images"]["fingerprint"]
+    assert second.manifest["images"]["files"] == 2

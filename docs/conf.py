@@ -83,5 +83,8 @@ HAVE_MODERN = _have("alexnet.modern.model") or _have("alexnet.modern.build")
 # Only explicit ``{doctest}`` blocks run; docstring examples are tested by pytest.
 doctest_test_doctest_blocks = ""
 
-suppress_warnings: list[str] = []
+# Ambiguous Python cross-references (":mod:`.checkpoint`" when two packages each have
+# a ``checkpoint`` module) still link to one of the candidates; they are not worth
+# failing the build over. Every other warning is an error.
+suppress_warnings = ["ref.python"]
 nitpicky = False

@@ -80,12 +80,39 @@ _BENIGN = ("Unknown interpreted text role", "Unknown directive type", "No role e
 _RST: dict[str, object] = {}
 
 
+def _any_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """Stand-in for every role during the check: which roles exist is Sphinx's business."""
+    return [nodes.literal(rawtext, text)], []
+
+
+def _role_lookup(name, language_module, lineno, reporter):
+    return _any_role, []
+
+
+def _directive_lookup(name, language_module, document):
+    """Only docutils' own directives; Sphinx's would need a build environment."""
+    import importlib
+
+    from docutils.parsers.rst import directives
+
+    entry = directives._directive_registry.get(name.lower())
+    if entry is None:
+        return None, []
+    module = importlib.import_module(f"docutils.parsers.rst.directives.{entry[0]}")
+    return getattr(module, entry[1]), []
+
+
 def rst_problems(text: str) -> list[str]:
-    """Markup problems plain docutils finds in ``text`` (Sphinx-only roles excepted)."""
+    """Markup problems plain docutils finds in ``text`` (Sphinx-only roles excepted).
+
+    Parsed in isolation: every role becomes a literal and only docutils' built-in
+    directives are known, so nothing here touches the Sphinx build environment.
+    """
     import io
 
     from docutils.frontend import get_default_settings
-    from docutils.parsers.rst import Parser
+    from docutils.parsers.rst import Parser, directives, roles
+    from docutils.readers.standalone import Reader
     from docutils.utils import new_document
 
     if not _RST:
@@ -95,14 +122,22 @@ def rst_problems(text: str) -> list[str]:
         settings.warning_stream = io.StringIO()
         settings.file_insertion_enabled = False
         settings.raw_enabled = False
-        _RST.update(parser=Parser(), settings=settings)
+        _RST.update(parser=Parser(), reader=Reader(), settings=settings)
     document = new_document("<docstring>", _RST["settings"])
     messages: list[nodes.system_message] = []
     document.reporter.attach_observer(messages.append)  # sees every level
+    saved = roles.role, directives.directive
+    roles.role, directives.directive = _role_lookup, _directive_lookup
     try:
         _RST["parser"].parse(text, document)
+        # the reference transforms find what parsing alone cannot (e.g. ``ConvNet__``
+        # is an anonymous hyperlink reference without a target)
+        document.transformer.populate_from_components((_RST["reader"], _RST["parser"]))
+        document.transformer.apply_transforms()
     except Exception as exc:  # docutils itself gave up: certainly not clean markup
-        return [str(exc)]
+        return [f"{type(exc).__name__}: {exc}"]
+    finally:
+        roles.role, directives.directive = saved
     found = []
     for msg in messages:
         body = msg.astext()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import docsgen_svg
-from docsgen_common import Output, fmt_int, md_escape, md_table, not_available
+from docsgen_common import Output, code, fmt_int, md_escape, md_table, not_available
 
 #: the net the architecture page is about, and the others worth drawing
 MAIN_NET = "145"
@@ -187,7 +187,7 @@ def render_modern(summary: dict[str, Any], listing: str = "") -> str:
     arch = summary.get("arch", MODERN_ARCH)
     shape = "\u00d7".join(map(str, summary.get("input_shape", [])))
     lines = [
-        f"The port's `{md_escape(arch)}` is one tower: each pair of 2012 layers becomes a "
+        f"The port's {code(arch)} is one tower: each pair of 2012 layers becomes a "
         "grouped convolution or one wide linear layer, with the same parameters. "
         f"`alexnet model summary --arch {md_escape(arch)}` reports, at build time, "
         f"for a {shape} input and {summary.get('num_classes')} classes:\n"
@@ -195,8 +195,8 @@ def render_modern(summary: dict[str, Any], listing: str = "") -> str:
     rows = []
     for lay in summary.get("layers", []):
         rows.append([
-            f"`{md_escape(lay.get('name', ''))}`",
-            f"`{md_escape(lay.get('type', ''))}`",
+            f"{code(lay.get('name', ''))}",
+            f"{code(lay.get('type', ''))}",
             "\u00d7".join(map(str, lay.get("output_shape", []))),
             fmt_int(lay["params"]) if lay.get("params") else "",
             ", ".join(f"`{n}`" for n in str(lay.get("layers_2012", "")).split("+") if n),
@@ -210,7 +210,7 @@ def render_modern(summary: dict[str, Any], listing: str = "") -> str:
     if entries:
         lines.append("\nEvery architecture the port can build (`alexnet model list`):\n")
         lines.append(md_table(["name", "what it is"],
-                              [[f"`{md_escape(e[0])}`", md_escape(e[1] if len(e) > 1 else "")]
+                              [[f"{code(e[0])}", md_escape(e[1] if len(e) > 1 else "")]
                                for e in entries]))
     return "\n".join(lines)
 

@@ -90,6 +90,15 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
+def code(text: object) -> str:
+    """An inline code span for arbitrary text (code spans take no escapes)."""
+    text = " ".join(str(text).split())
+    longest = max((len(m) for m in re.findall("`+", text)), default=0)
+    mark = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{mark}{pad}{text}{pad}{mark}"
+
+
 def role_title(text: str) -> str:
     """Text safe as the title of a ``{ref}``/``{doc}`` role (no escapes are undone there)."""
     return str(text).replace("`", "'").replace("<", "\u2039").replace(">", "\u203a")

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from docsgen_common import ROOT, Output, md_escape, not_available
+from docsgen_common import ROOT, Output, code, md_escape, not_available
 
 BUNDLED = ROOT / "verify" / "bundled"
 
@@ -106,8 +106,8 @@ def filters_section(out: Output) -> None:
         parts.append(
             f":::{{figure}} /_generated/{rel}\n:alt: {n} first-layer filters of {k} by {k} "
             f"pixels from {md_escape(path.name)}\n\n"
-            f"The {n} first-layer filters ({k}\u00d7{k}\u00d73, tensor `{md_escape(name)}`) "
-            f"of `{md_escape(path.name)}`, scaled together to the full colour range and "
+            f"The {n} first-layer filters ({k}\u00d7{k}\u00d73, tensor {code(name)}) "
+            f"of {code(path.name)}, scaled together to the full colour range and "
             "enlarged. Drawn at build time.\n:::\n"
         )
     out.write_text(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 
-from docsgen_common import ROOT, Output, fmt_int, md_escape, md_table, not_available
+from docsgen_common import ROOT, Output, code, fmt_int, md_escape, md_table, not_available
 
 
 def cfg_tables() -> str:
@@ -64,7 +64,7 @@ def manifest_table() -> str:
         elif isinstance(value, int):
             shown = fmt_int(value)
         else:
-            shown = f"`{md_escape(value)}`"
+            shown = f"{code(value)}"
         rows.append([f"`{key}`", shown])
     parts = ["Top-level fields of `original/UPSTREAM.json` as committed:\n",
              md_table(["field", "value"], rows)]

@@ -15,7 +15,16 @@ import pkgutil
 from typing import Any
 
 import yaml
-from docsgen_common import ROOT, Output, fence, fmt_int, md_escape, md_table, not_available
+from docsgen_common import (
+    ROOT,
+    Output,
+    code,
+    fence,
+    fmt_int,
+    md_escape,
+    md_table,
+    not_available,
+)
 from docsgen_reports import BUNDLED, render_report
 
 
@@ -66,13 +75,12 @@ def pipeline() -> str:
     for name, st in stages.items():
         cmd = st.get("cmd", "")
         cmd = " && ".join(cmd) if isinstance(cmd, list) else str(cmd)
-        deps = ", ".join(f"`{d}`" for d in st.get("deps", []) or [])
-        outs = ", ".join(f"`{next(iter(o)) if isinstance(o, dict) else o}`"
+        outs = ", ".join(code(next(iter(o)) if isinstance(o, dict) else o)
                          for o in st.get("outs", []) or [])
-        rows.append([f"`{name}`", f"`{md_escape(cmd)}`", deps, outs])
-    return ("`dvc repro` runs these stages of `dvc.yaml` in order, skipping those whose "
-            "inputs have not changed:\n\n" + md_table(["stage", "command", "inputs",
-                                                        "outputs"], rows))
+        rows.append([code(name), md_escape(st.get("desc", "")), code(cmd), outs])
+    return ("`dvc repro` runs the stages of `dvc.yaml` in order and skips those whose "
+            "inputs and parameters have not changed. Read from `dvc.yaml` at build time:\n\n"
+            + md_table(["stage", "what it does", "command", "outputs"], rows))
 
 
 def bundled_metrics() -> str:
@@ -121,7 +129,7 @@ def tolerances() -> str:
             shown = f"{value:g}" if isinstance(value, float) else fmt_int(value)
         else:
             shown = str(value)
-        rows.append([f"`{md_escape(key)}`", md_escape(shown)])
+        rows.append([f"{code(key)}", md_escape(shown)])
     return f"The tolerances in force, read from `{name}`:\n\n" + md_table(
         ["what", "tolerance"], rows)
 

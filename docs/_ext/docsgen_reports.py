@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from docsgen_common import ROOT, Output, fence, md_escape, md_table, not_available
+from docsgen_common import ROOT, Output, code, fence, md_escape, md_table, not_available
 
 BUNDLED = ROOT / "verify" / "bundled"
 
@@ -30,7 +30,7 @@ def _cell(v: Any) -> str:
 
 
 def render_report(report: dict[str, Any], name: str) -> str:
-    out = [f"Report `{md_escape(name)}`:\n"]
+    out = [f"Report {code(name)}:\n"]
     scalars = [(k, v) for k, v in report.items() if not isinstance(v, dict | list)]
     if scalars:
         out.append(md_table(["field", "value"], [[f"`{k}`", _cell(v)] for k, v in scalars]))

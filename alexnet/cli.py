@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("alexnet.pipeline_cli", "prepare"),
     "pipeline": ("alexnet.pipeline_cli", "pipeline"),
     "report": ("alexnet.pipeline_cli", "report"),
+    "verify": ("alexnet.verify.cli", "verify"),
 }
 
 

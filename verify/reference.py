@@ -1,0 +1,135 @@
+"""Run the 2012 re-creation (``alexnet.original.engine``) on one minibatch, recording all.
+
+The engine, like the 2012 C++ side, keeps no gradients once it has used them: each
+layer's incoming gradient is consumed by its backward step and weight gradients are
+folded into the momentum buffers (fc) or a per-matrix buffer (conv) on the way. The
+verifier needs them, so while it runs the engine it wraps, for the duration of the
+call only, the engine's per-type backward table and its ``accumulate`` hook to copy
+what passes through. Nothing is changed: the wrappers call the originals with the same
+arguments and return their results. It also asks the engine for the gradient with
+respect to the input images (2012 never computed it; the engine's ``needs_grad`` map
+says which layers receive one), so that conv1's input gradient can be compared too.
+
+Dropout (``hs``) runs in its test-time form on both sides (see :mod:`.port`): the hs
+layers' ``enable`` flag, a 2012 layer-params key, is switched off in this run's copy
+of the layer dicts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from alexnet.verify.sides import SideResult
+
+
+@contextlib.contextmanager
+def _recording(grads: dict[str, np.ndarray], wsums: dict[str, np.ndarray],
+               layers: dict[str, dict[str, Any]]) -> Iterator[None]:
+    from alexnet.original import engine as eng
+
+    table = eng._BPROP
+    saved = dict(table)
+    saved_acc = eng.accumulate
+
+    def wrap(fn):
+        def bprop(e, name, d, g, progress, cases):
+            if d["type"] != "softmax":
+                grads[name] = np.array(g, copy=True)
+            out = fn(e, name, d, g, progress, cases)
+            for target, tg in out:
+                if layers[target]["type"] == "data":
+                    prev = grads.get(target)
+                    grads[target] = np.array(tg, copy=True) if prev is None else prev + tg
+            return out
+        return bprop
+
+    def accumulate(p, g_sum, cases, progress):
+        g = np.asarray(g_sum).reshape(p.w.shape)
+        prev = wsums.get(p.name)
+        wsums[p.name] = np.array(g, dtype=np.float32, copy=True) if prev is None else prev + g
+        return saved_acc(p, g_sum, cases, progress)
+
+    for k, fn in saved.items():
+        table[k] = wrap(fn)
+    eng.accumulate = accumulate
+    try:
+        yield
+    finally:
+        table.clear()
+        table.update(saved)
+        eng.accumulate = saved_acc
+
+
+def _to_cases(a: np.ndarray) -> np.ndarray:
+    """(features, cases) -> (cases, features)."""
+    return np.ascontiguousarray(np.asarray(a).reshape(a.shape[0], -1).T)
+
+
+def run_reference(
+    layers: dict[str, dict[str, Any]],
+    x: np.ndarray,
+    labels: np.ndarray,
+    *,
+    backend: Any = "numpy",
+) -> SideResult:
+    """Forward, backward and one update of the engine on (cases, C, H, W) inputs.
+
+    ``layers`` are engine-form dicts holding the weights; they are updated in place
+    (the update is part of what is verified), so pass a copy you can spare.
+    """
+    from alexnet.original.engine import TRAIN, Engine
+
+    res = SideResult(name="reference")
+    n = x.shape[0]
+    for d in layers.values():
+        if d["type"] == "hs":
+            d["enable"] = False
+    data_name = next(nm for nm, d in layers.items()
+                     if d["type"] == "data" and d.get("dataIdx") == 0)
+    label_name = next(nm for nm, d in layers.items()
+                      if d["type"] == "data" and d.get("dataIdx") == 1)
+    feats = np.ascontiguousarray(x.reshape(n, -1).T, dtype=np.float32)
+    labs = np.ascontiguousarray(labels.reshape(1, n), dtype=np.float32)
+    e = Engine(layers, backend=backend, seed=0)
+    e.needs_grad[data_name] = True
+    grads: dict[str, np.ndarray] = {}
+    wsums: dict[str, np.ndarray] = {}
+    with _recording(grads, wsums, layers):
+        t0 = time.perf_counter()
+        costs = e.fprop([feats, labs], TRAIN)
+        res.seconds["forward"] = time.perf_counter() - t0
+        for name, a in e.acts.items():
+            if name != label_name and layers[name]["type"] != "softmax":
+                res.acts[name] = _to_cases(a)
+        t0 = time.perf_counter()
+        e.bprop(0.0, n)
+        res.seconds["backward"] = time.perf_counter() - t0
+    cost_name, cost = next((nm, d) for nm, d in layers.items() if d["type"] == "cost.logreg")
+    coeff = float(cost.get("coeff", 1.0))
+    res.loss = coeff * costs[cost_name][0] / n
+    softmax = layers[cost["inputs"][1]]
+    res.logits = res.acts[softmax["inputs"][0]].copy()
+    scale = np.float64(-1.0 / n)
+    for name, g in grads.items():
+        res.grads[name] = (_to_cases(g).astype(np.float64) * scale).astype(np.float32)
+    for name, g in wsums.items():
+        res.wgrads[name] = (g.astype(np.float64) * scale).astype(np.float32)
+    for ps in e.params.values():
+        for p in ps:
+            res.hyper[p.name] = (float(p.schedule.base), float(p.mom), float(p.wc))
+    t0 = time.perf_counter()
+    e.update(0.0)
+    res.seconds["update"] = time.perf_counter() - t0
+    for name, d in layers.items():
+        if d["type"] not in ("conv", "local", "fc"):
+            continue
+        for i, (w, v) in enumerate(zip(d["weights"], d["weightsInc"], strict=True)):
+            res.weights_after[f"{name}.weights[{i}]"] = w.copy()
+            res.velocity_after[f"{name}.weights[{i}]"] = v.copy()
+        res.weights_after[f"{name}.biases"] = d["biases"].copy()
+        res.velocity_after[f"{name}.biases"] = d["biasesInc"].copy()
+    return res

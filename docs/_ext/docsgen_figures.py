@@ -4,8 +4,10 @@
   first convolution on RGB input (the CIFAR-10 net trained by this project). Filters
   are scaled together to 0-255, as the 2012 ``shownet.py`` did by default, so their
   relative strengths stay visible; each is enlarged with nearest-neighbour pixels.
-* Sample predictions: images with their five most probable classes, when the bundled
-  verifier run supplies them (``verify/bundled/predictions.json``).
+* Sample predictions: the bundled test images (one per class) run through a bundled
+  net with the project's own loader (``alexnet.verify.bundled``: checksums verified,
+  weights restored with the port's checkpoint checks), their five most probable
+  classes drawn as bars.
 
 Without bundled weights the pages say so; nothing is drawn from thin air.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,9 @@ def _first_conv(tensors: dict[str, Any]) -> tuple[str, Any] | None:
     candidates = []
     for name, t in tensors.items():
         a = np.asarray(t)
-        if "bias" in name.lower():
+        low = name.lower()
+        # weights only: not biases, not the momentum ("velocity", 2012 "Inc") buffers
+        if "bias" in low or any(w in low for w in ("velocity", "momentum", "inc", "grad")):
             continue
         if a.ndim == 4 and a.shape[1] == 3 and a.shape[2] == a.shape[3]:
             candidates.append((name, a))
@@ -41,11 +46,10 @@ def _first_conv(tensors: dict[str, Any]) -> tuple[str, Any] | None:
     if not candidates:
         return None
     candidates.sort(key=lambda c: ("conv1" not in c[0].lower(), c[0]))
-    if len(candidates) > 1 and all("conv1" in c[0].lower() for c in candidates[:2]):
+    towers = [c for c in candidates if re.search(r"conv1[ab]\b", c[0].lower())]
+    if len(towers) == 2 and towers[0][1].shape[1:] == towers[1][1].shape[1:]:
         # a two-tower net: conv1a above conv1b, as in the paper's figure
-        same = [c for c in candidates if c[1].shape[1:] == candidates[0][1].shape[1:]]
-        names = [c[0] for c in same if "conv1" in c[0].lower()]
-        return " + ".join(names), np.concatenate([c[1] for c in same if c[0] in names])
+        return " + ".join(c[0] for c in towers), np.concatenate([c[1] for c in towers])
     return candidates[0]
 
 
@@ -118,51 +122,107 @@ def filters_section(out: Output) -> None:
     )
 
 
-def predictions_png(records: list[dict[str, Any]], base: Path) -> bytes:
-    """Images on the left, their top-5 classes as bars on the right (one row each)."""
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def predictions_png(images: Any, labels: Any, probs: Any, classes: list[str]) -> bytes:
+    """One row per image: the image enlarged, then its five best classes as bars."""
+    import numpy as np
     from PIL import Image, ImageDraw
 
-    thumb, bar_w, row_h = 96, 260, 112
-    canvas = Image.new("RGB", (thumb + bar_w + 40, row_h * len(records) + 8), "white")
+    scale = max(1, 96 // images.shape[1])
+    thumb = images.shape[1] * scale
+    bar_max, label_w, row_h = 200, 150, max(thumb, 5 * 19) + 14
+    width = 12 + thumb + 16 + label_w + bar_max + 60
+    canvas = Image.new("RGB", (width, row_h * len(images) + 10), "white")
     draw = ImageDraw.Draw(canvas)
-    for i, rec in enumerate(records):
+    font = _font(13)
+    for i, (img, label, p) in enumerate(zip(images, labels, probs, strict=True)):
         y = 8 + i * row_h
-        img = Image.open(base / rec["image"]).convert("RGB")
-        img.thumbnail((thumb, thumb), Image.Resampling.NEAREST)
-        canvas.paste(img, (8, y))
-        truth = rec.get("label")
-        for j, (cls, prob) in enumerate((rec.get("top5") or [])[:5]):
-            by = y + 4 + j * 20
-            colour = (46, 125, 50) if cls == truth else (96, 125, 139)
-            draw.rectangle((thumb + 24, by, thumb + 24 + int(prob * (bar_w - 110)), by + 14),
+        big = Image.fromarray(np.asarray(img, dtype=np.uint8)).resize(
+            (thumb, thumb), Image.Resampling.NEAREST)
+        canvas.paste(big, (12, y))
+        x0 = 12 + thumb + 16
+        for j, cls in enumerate(np.argsort(-p)[:5]):
+            by = y + j * 19
+            colour = (46, 125, 50) if cls == label else (120, 144, 156)
+            draw.text((x0, by + 1), classes[cls], fill=(33, 33, 33), font=font)
+            bx = x0 + label_w
+            draw.rectangle((bx, by + 3, bx + max(1, int(float(p[cls]) * bar_max)), by + 15),
                            fill=colour)
-            draw.text((thumb + 28 + int(prob * (bar_w - 110)), by + 1),
-                      f"{cls} {prob:.0%}", fill=(33, 33, 33))
+            draw.text((bx + int(float(p[cls]) * bar_max) + 6, by + 1), f"{float(p[cls]):.0%}",
+                      fill=(66, 66, 66), font=font)
+        draw.line((12, y + row_h - 7, width - 12, y + row_h - 7), fill=(224, 224, 224))
     buf = io.BytesIO()
     canvas.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
 
 
+def _bundles() -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for meta_path in sorted(BUNDLED.glob("*.json")) if BUNDLED.is_dir() else []:
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        w = meta.get("weights") if isinstance(meta, dict) else None
+        if isinstance(w, dict) and str(w.get("file", "")).endswith(".safetensors"):
+            out.append((meta_path.stem, meta))
+    return out
+
+
 def predictions_section(out: Output) -> None:
-    src = BUNDLED / "predictions.json"
-    if not src.is_file():
+    bundles = _bundles()
+    if not bundles:
         out.write_text(
             "fragments/figure-predictions.md",
-            not_available(
-                "sample predictions.",
-                "They are drawn from the bundled verifier run "
-                "(`verify/bundled/predictions.json`), which this checkout does not have yet.",
-            ),
+            not_available("sample predictions.",
+                          "They are computed at build time from a bundled net and the bundled "
+                          "test images (`verify/bundled/`), which this checkout lacks."),
         )
         return
-    data = json.loads(src.read_text(encoding="utf-8"))
-    records = data.get("predictions", data) if isinstance(data, dict) else data
-    out.write_bytes("figures/predictions.png", predictions_png(records[:8], src.parent))
+    import numpy as np
+    import torch
+    from alexnet.modern.build import build_model
+    from alexnet.verify import bundled
+
+    def err(meta: dict[str, Any]) -> float:
+        v = (meta.get("metrics") or {}).get("top1_err")
+        return float(v) if isinstance(v, int | float) else 1.0
+
+    name, meta = min(bundles, key=lambda b: (err(b[1]), b[0]))
+    b = bundled.load(name)  # checksum-verified
+    model = build_model(**{**b.model_config, "arch": b.arch})
+    bundled.restore_into(b, model)
+    model.eval()
+    x, labels = bundled.sample_inputs(b, model)
+    images, _, _ = bundled.sample_images()
+    with torch.no_grad():
+        scores = model(torch.as_tensor(x)).double()
+    sums = scores.sum(dim=1)
+    probs = scores if bool(((sums - 1).abs() < 1e-4).all() and (scores >= 0).all()) else \
+        torch.softmax(scores, dim=1)
+    probs = probs.numpy()
+    classes = list(b.meta.get("classes") or [str(i) for i in range(probs.shape[1])])
+    out.write_bytes("figures/predictions.png",
+                    predictions_png(images, np.asarray(labels), probs, classes))
+    right = int((probs.argmax(1) == np.asarray(labels)).sum())
+    recorded = (meta.get("metrics") or {}).get("top1_err")
+    note = (f" Its recorded test top-1 error is {float(recorded):.1%}."
+            if isinstance(recorded, int | float) else "")
     out.write_text(
         "fragments/figure-predictions.md",
-        ":::{figure} /_generated/figures/predictions.png\n:alt: sample images with their "
-        "five most probable classes\n\nSample test images and the five classes the bundled "
-        "net finds most probable; green marks the true class. Drawn at build time.\n:::\n",
+        f":::{{figure}} /_generated/figures/predictions.png\n:alt: {len(images)} test images "
+        f"with the five classes the bundled net finds most probable\n\n"
+        f"The bundled test images, one per class, through the bundled net {code(name)}, "
+        f"computed at build time: the five most probable classes of each, the true class "
+        f"in green; {right} of {len(images)} classified correctly.{note}\n:::\n",
     )
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import pkgutil
-from typing import Any
 
 import yaml
 from docsgen_common import (
@@ -53,7 +51,8 @@ def verify_command() -> str:
             "the verifier's command line.",
             "The `alexnet verify` command is not registered in this checkout yet.",
         )
-    result = CliRunner().invoke(cli, ["verify", "--help"], terminal_width=88)
+    result = CliRunner().invoke(cli, ["verify", "--help"], prog_name="alexnet",
+                                terminal_width=88)
     if result.exit_code != 0:
         return not_available("the verifier's command line.",
                              f"`alexnet verify --help` failed on this build: "
@@ -95,43 +94,47 @@ def bundled_metrics() -> str:
                      for f in files)
 
 
-def _find_tolerances() -> tuple[str, Any] | None:
-    try:
-        pkg = importlib.import_module("alexnet.verify")
-    except ImportError:
-        return None
-    for info in pkgutil.iter_modules(pkg.__path__):
-        try:
-            mod = importlib.import_module(f"alexnet.verify.{info.name}")
-        except Exception:
-            continue
-        for attr in ("TOLERANCES", "DEFAULT_TOLERANCES"):
-            value = getattr(mod, attr, None)
-            if isinstance(value, dict) and value:
-                return f"alexnet.verify.{info.name}.{attr}", value
-    return None
-
-
 def tolerances() -> str:
-    found = _find_tolerances()
-    if found is None:
+    """The verifier's own statement of its policy, and what it means in numbers."""
+    try:
+        policy = importlib.import_module("alexnet.verify.policy")
+    except ImportError:
         return not_available(
-            "the table of tolerances.",
-            "It is read from the verifier's code (`alexnet.verify`), which does not define "
-            "it yet in this checkout.",
+            "the verifier's tolerance policy.",
+            "It is read from the verifier's code (`alexnet.verify.policy`), which this "
+            "checkout does not have yet.",
         )
-    name, table = found
-    rows = []
-    for key, value in table.items():
-        if isinstance(value, dict):
-            shown = ", ".join(f"{k}={v}" for k, v in value.items())
-        elif isinstance(value, int | float):
-            shown = f"{value:g}" if isinstance(value, float) else fmt_int(value)
-        else:
-            shown = str(value)
-        rows.append([f"{code(key)}", md_escape(shown)])
-    return f"The tolerances in force, read from `{name}`:\n\n" + md_table(
-        ["what", "tolerance"], rows)
+    parts = ["The policy as the verifier's code states it (the docstring of "
+             "{py:mod}`alexnet.verify.policy`, shown here as written):\n",
+             "```{eval-rst}\n.. automodule:: alexnet.verify.policy\n   :no-members:\n"
+             "   :no-index:\n```\n"]
+    tol = getattr(policy, "tolerance", None)
+    if callable(tol):
+        rows = []
+        for terms, example in ((1, "a single rounding"),
+                               (363, "conv1 of AlexNet2012: 3 x 11 x 11 products per output"),
+                               (9216, "fc6: 6 x 6 x 256 inputs"),
+                               (100_000, "a deep gradient path")):
+            rows.append([fmt_int(terms), md_escape(example), f"{tol(terms):.2e}"])
+        parts.append("What the formula allows, computed with "
+                     f"{code('alexnet.verify.policy.tolerance')} at build time:\n\n"
+                     + md_table(["terms", "for example", "relative tolerance"], rows,
+                                align="rlr"))
+    try:
+        faults = importlib.import_module("alexnet.verify.faults").FAULTS
+    except (ImportError, AttributeError):
+        faults = {}
+    if faults:
+        rows = [[code(name), md_escape(f.description),
+                 ", ".join(f"{code(s)}: {code(layer)} {kind}"
+                           for s, (layer, kind) in f.expect.items())]
+                for name, f in faults.items()]
+        parts.append("\nThe faults `alexnet verify --self-test` plants, one at a time, and "
+                     "where each must be caught first (read from "
+                     f"{code('alexnet.verify.faults.FAULTS')}):\n\n"
+                     + md_table(["fault", "what is wrong", "first failing check per suite"],
+                                rows))
+    return "\n".join(parts)
 
 
 def generate(out: Output) -> None:

@@ -10,6 +10,7 @@ project modules at build time, and a long-lived process would document stale one
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -68,8 +69,10 @@ def build_docs(
             shutil.rmtree(path, ignore_errors=True)
     status = subprocess.call(sphinx_command("html", html, doctrees, quiet=quiet))
     if status == 0 and doctest:
+        # the pages generated for the HTML build are current: don't make them twice
+        env = {**os.environ, "ALEXNET_DOCS_REUSE_GENERATED": "1"}
         status = subprocess.call(
-            sphinx_command("doctest", build_root / "doctest", doctrees, quiet=quiet)
+            sphinx_command("doctest", build_root / "doctest", doctrees, quiet=quiet), env=env
         )
     return status
 

@@ -1,7 +1,7 @@
 """The documentation site: it builds without warnings, and a real browser can use it.
 
-The site is built once per module (the same command as CI, ``alexnet docs build``, into
-a temporary folder), served on 127.0.0.1, and opened in headless Chromium through its
+The site is built once per module (the same command as CI, ``alexnet docs build
+--doctest``, into a temporary folder, so the examples in the pages run too), served on 127.0.0.1, and opened in headless Chromium through its
 command-line modes (``--dump-dom`` after a virtual-time budget, ``--screenshot``), so
 no WebDriver or websocket library is needed. Checked: key pages render with their
 title and main content, every internal link and anchor resolves, the search page finds
@@ -57,9 +57,10 @@ EXTERNAL = ("http:", "https:", "mailto:", "javascript:", "data:", "//", "ftp:")
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    status = build_docs(out, quiet=True)
-    # -W: any Sphinx warning fails the build; the messages are in the captured output
-    assert status == 0, "the docs build reported warnings or errors (see captured output)"
+    status = build_docs(out, doctest=True, quiet=True)
+    # -W: any Sphinx warning fails the build, and any failing example in the pages fails
+    # the doctest run; the messages are in the captured output
+    assert status == 0, "the docs build or its doctests failed (see captured output)"
     return out
 
 

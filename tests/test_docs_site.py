@@ -1,13 +1,14 @@
 """The documentation site: it builds without warnings, and a real browser can use it.
 
-The site is built once per module (the same command as CI, ``alexnet docs build
---doctest``, into a temporary folder, so the examples in the pages run too), served on 127.0.0.1, and opened in headless Chromium through its
-command-line modes (``--dump-dom`` after a virtual-time budget, ``--screenshot``), so
-no WebDriver or websocket library is needed. Checked: key pages render with their
-title and main content, every internal link and anchor resolves, the search page finds
-pages for a query, and every image decodes (in Pillow, and in the browser). Screenshots
-of the key pages go to ``$ALEXNET_ARTIFACTS/docs-screenshots`` (CI keeps them) or to a
-temporary folder.
+The site is built once per module with the same command as CI, ``alexnet docs build
+--doctest``, into a temporary folder (so the examples in the pages run too), served on
+127.0.0.1, and opened in headless Chromium through its command-line modes
+(``--dump-dom`` after a virtual-time budget, ``--screenshot``), so no WebDriver or
+websocket library is needed. Checked: key pages render with their title and main
+content, every internal link and anchor resolves, the search page finds pages for a
+query, and every image decodes (in Pillow, and in the browser). Screenshots of the key
+pages go to ``$ALEXNET_ARTIFACTS/docs-screenshots`` (CI keeps them) or to a temporary
+folder.
 
 Without Sphinx the module is skipped; without Chromium only the browser tests are.
 """

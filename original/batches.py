@@ -240,13 +240,16 @@ def _iter_image_folder(source: Path, split: str) -> Iterator[tuple[str, str, byt
                 if f.suffix.lower() in IMAGE_EXTS:
                     yield cls_dir.name, f"{split}/{cls_dir.name}/{f.name}", f.read_bytes()
         return
-    with tarfile.open(source) as tar:
-        members = sorted((m for m in tar.getmembers() if m.isfile()), key=lambda m: m.name)
-        for m in members:
+    # read in archive order (a compressed tarball cannot seek backwards cheaply), then sort
+    found = []
+    with tarfile.open(source, mode="r|*") as tar:
+        for m in tar:
             parts = Path(m.name).parts
             parts = parts[1:] if parts and parts[0] == "." else parts
-            if len(parts) >= 3 and parts[-3] == split and Path(m.name).suffix.lower() in IMAGE_EXTS:
-                yield parts[-2], "/".join(parts[-3:]), tar.extractfile(m).read()
+            if (m.isfile() and len(parts) >= 3 and parts[-3] == split
+                    and Path(m.name).suffix.lower() in IMAGE_EXTS):
+                found.append((parts[-2], "/".join(parts[-3:]), tar.extractfile(m).read()))
+    yield from sorted(found, key=lambda t: t[1])
 
 
 def _load_split(source: Path, split: str, classes: list[str], size: int):

@@ -331,6 +331,12 @@ def _mats_2012(layers: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
 
 def _model_state_from_2012(model: Any, layers: dict[str, dict[str, Any]], source: str
                            ) -> dict[str, np.ndarray]:
+    return layers_to_state_dict(model, layers, source)
+
+
+def layers_to_state_dict(model: Any, layers: dict[str, dict[str, Any]],
+                         source: str = "2012 layers") -> dict[str, np.ndarray]:
+    """The modern model's state_dict (numpy) holding the 2012 layers' weights."""
     from alexnet.modern.matrices2012 import from_2012_matrices
 
     by_group = from_2012_matrices(model, _mats_2012(layers), load=False, source=source)
@@ -361,9 +367,16 @@ def import_safetensors(path: str | Path, layers: dict[str, dict[str, Any]], *,
     if model is None:
         tensors_to_layers(tensors, layers, str(path))
         return
+    state_dict_to_layers(model, tensors, layers, str(path))
+
+
+def state_dict_to_layers(model: Any, tensors: dict[str, np.ndarray],
+                         layers: dict[str, dict[str, Any]], source: str = "state_dict") -> None:
+    """Fill 2012 layer dicts from a modern model's state_dict (numpy arrays)."""
     import torch
     from alexnet.modern.matrices2012 import to_2012_matrices
 
+    path = source
     names = {id(p): k for k, p in model.named_parameters()}
     values = {}
     for g in model.param_groups():

@@ -297,6 +297,7 @@ class OptionsParser:
             raise OptionException(f"unexpected argument {rest[0]!r} (options look like "
                                   "--name=value)")
         dic = dict(given)
+        missing = []
         for o in sorted(self.options.values(), key=lambda o: isinstance(o.default,
                                                                         OptionExpression)):
             if o.prefixed_letter in dic:
@@ -308,8 +309,7 @@ class OptionsParser:
                     for o2 in self.options.values()
                 )
                 if not excused and o.default is None:
-                    raise OptionMissingException(f"option {o.prefixed_letter} ({o.desc}) "
-                                                 "not supplied")
+                    missing.append(o)
                 o.set_default()
             if o.prefixed_letter in dic:
                 for o2 in self.options.values():
@@ -317,6 +317,11 @@ class OptionsParser:
                         raise OptionMissingException(
                             f"option {o.prefixed_letter} ({o.desc}) requires option "
                             f"{o2.prefixed_letter} ({o2.desc})")
+        if missing:
+            missing.sort(key=lambda o: o.letter)
+            names = ", ".join(f"{o.prefixed_letter} ({o.desc})" for o in missing)
+            raise OptionMissingException(f"option{'s' if len(missing) > 1 else ''} {names} "
+                                         "not supplied")
         if not eval_expr_defaults:
             return self.options
         self.eval_expr_defaults()
@@ -356,7 +361,8 @@ class OptionsParser:
 
     def values_text(self) -> str:
         """The option table printed at the start of training (cc2011 print_values)."""
-        rows = []
-        for o in self.get_options_list():
-            rows.append(f"{o.desc:<46} {o.prefixed_letter:<18} {o.get_str_value()}")
-        return "\n".join(rows)
+        opts = self.get_options_list()
+        w1 = max(len(o.desc) for o in opts)
+        w2 = max(len(o.prefixed_letter) for o in opts)
+        return "\n".join(f"{o.desc:<{w1}}  {o.prefixed_letter:<{w2}}  {o.get_str_value()}"
+                         for o in opts)

@@ -174,7 +174,9 @@ def accumulate(p: Param, g_sum: np.ndarray, cases: int, progress: float) -> None
         factor = t(p.schedule.rate(progress) / cases)
         if p.contributions == 0:
             p.inc *= t(p.mom)
-        p.inc += factor * g_sum
+        scaled = g_sum * factor if g_sum.base is not None or not g_sum.flags.writeable else \
+            np.multiply(g_sum, factor, out=g_sum)
+        p.inc += scaled
     p.contributions += 1
 
 

@@ -116,20 +116,22 @@ class ConvGeom:
     """The geometry of one input of a conv/local layer (one entry of the per-input lists)."""
 
     __slots__ = ("channels", "img_size", "filter_size", "padding", "stride", "mx", "groups",
-                 "filters", "local")
+                 "filters", "local", "partial_sum")
 
     def __init__(self, channels: int, img_size: int, filter_size: int, padding: int,
-                 stride: int, mx: int, groups: int, filters: int, local: bool):
+                 stride: int, mx: int, groups: int, filters: int, local: bool,
+                 partial_sum: int = 0):
         self.channels, self.img_size, self.filter_size = channels, img_size, filter_size
         self.padding, self.stride, self.mx = padding, stride, mx
         self.groups, self.filters, self.local = groups, filters, local
+        self.partial_sum = partial_sum
 
     @classmethod
     def from_dict(cls, d: dict, i: int) -> ConvGeom:
         """Geometry of input ``i`` of a parsed conv/local layer dict (padding positive)."""
         return cls(d["channels"][i], d["imgSize"][i], d["filterSize"][i], abs(d["padding"][i]),
                    d["stride"][i], d["modulesX"], d["groups"][i], d["filters"],
-                   d["type"] == "local")
+                   d["type"] == "local", d.get("partialSum", 0))
 
     @property
     def modules(self) -> int:

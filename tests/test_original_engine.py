@@ -521,3 +521,29 @@ def test_schedules():
     # second half of the middle step: the geometric mean of 0.01 and 0.001
     assert j.rate(0.6) == pytest.approx(math.sqrt(1e-2 * 1e-3))
     assert j.rate(0.4) == pytest.approx(1e-3)
+
+
+def test_cuda_convnet_backend_matches_numpy():
+    """The shared cuda/ kernels (run by the device emulator) inside the same engine: one
+    training step of the mixed test net agrees with the numpy backend to float32
+    rounding (different summation orders; 1e-5 absolute on weights of size ~1)."""
+    import copy
+
+    from alexnet.original.backends import get_backend
+
+    try:
+        backend = get_backend("cuda-convnet")
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    g = parse_layers("gc.cfg", "gc-params.cfg", def_text=GC_DEF, params_text=GC_PARAMS)
+    a = {n: lay.d for n, lay in g.layers.items()}
+    init_weights(a, seed=3)
+    b = copy.deepcopy(a)
+    x = RNG.standard_normal((192, 32)).astype(np.float32)
+    y = RNG.integers(0, 5, (1, 32)).astype(np.float32)
+    ca = Engine(a, seed=5).train_minibatch([x, y], 0.0)
+    cb = Engine(b, backend=backend, seed=5).train_minibatch([x, y], 0.0)
+    assert ca["logprob"][0] == pytest.approx(cb["logprob"][0], rel=1e-5)
+    for name, d in a.items():
+        for wa, wb in zip(d.get("weights", []), b[name].get("weights", []), strict=True):
+            np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-5, err_msg=name)

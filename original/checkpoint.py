@@ -116,7 +116,7 @@ def checkpoint_dir_name(now: float | None = None) -> str:
 
 
 def save_checkpoint(folder: str | Path, model_state: dict[str, Any], op: Any, *,
-                    max_filesize_mb: float = 0) -> Path:
+                    max_filesize_mb: float = 0, zipped: bool = False) -> Path:
     """Write ``<folder>/<epoch>.<batchnum>`` atomically; then, like 2012, delete older
     checkpoints while the folder holds more than ``max_filesize_mb`` (0: keep one)."""
     folder = Path(folder)
@@ -124,7 +124,7 @@ def save_checkpoint(folder: str | Path, model_state: dict[str, Any], op: Any, *,
     state["layers"] = to_2012_layers(model_state["layers"])
     name = f"{state['epoch']}.{state['batchnum']}"
     path = folder / name
-    pickling.dump_atomic({"model_state": state, "op": op}, path)
+    pickling.dump_atomic({"model_state": state, "op": op}, path, zipped=zipped)
     older = sorted((p for p in folder.iterdir() if _CKPT_NAME.match(p.name) and p.name != name),
                    key=_natural_key)
     for p in older:

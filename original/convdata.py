@@ -109,11 +109,20 @@ def _labels(dic: dict[str, Any], mult: int = 1) -> np.ndarray:
     return np.ascontiguousarray(np.tile(lab, (1, mult)))
 
 
+def _mean(meta: dict[str, Any], dp_params: dict[str, Any]) -> np.ndarray:
+    """The mean image, or with --scalar-mean its average over all pixels and channels."""
+    mean = meta["data_mean"]
+    if dp_params.get("scalar_mean"):
+        return np.full_like(mean, mean.mean(dtype=np.float64))
+    return mean
+
+
 class CIFARDataProvider(DataProvider):
     """``cifar``: whole 32x32 images minus the mean image."""
 
     def prepare(self, dic, rng):
-        data = np.ascontiguousarray(dic["data"].astype(np.float32) - self.batch_meta["data_mean"])
+        mean = _mean(self.batch_meta, self.dp_params)
+        data = np.ascontiguousarray(dic["data"].astype(np.float32) - mean)
         return [data, _labels(dic)]
 
 
@@ -134,7 +143,7 @@ class CroppedDataProvider(DataProvider):
             raise DataError(f"--crop-border={self.border} leaves nothing of a "
                             f"{self.img_size}x{self.img_size} image")
         self.multiview = bool(self.dp_params.get("multiview_test", 0)) and self.test
-        mean = self.batch_meta["data_mean"].reshape(3, self.img_size, self.img_size)
+        mean = _mean(self.batch_meta, self.dp_params).reshape(3, self.img_size, self.img_size)
         b, i = self.border, self.inner
         self.mean_crop = np.ascontiguousarray(mean[:, b:b + i, b:b + i]).reshape(-1, 1)
 
@@ -232,7 +241,8 @@ class ImageNetLogRegDP(DataProvider):
     """``inet-lr``: whole (uncropped) images minus the mean image."""
 
     def prepare(self, dic, rng):
-        data = np.ascontiguousarray(dic["data"].astype(np.float32) - self.batch_meta["data_mean"])
+        mean = _mean(self.batch_meta, self.dp_params)
+        data = np.ascontiguousarray(dic["data"].astype(np.float32) - mean)
         return [data, _labels(dic)]
 
 

@@ -231,7 +231,8 @@ class IGPUModel:
                 self.model_state[att] = getattr(self, att)
         folder = Path(self.save_path) / self.save_file
         return ckpt.save_checkpoint(folder, self.model_state, self.op,
-                                    max_filesize_mb=self.max_filesize_mb)
+                                    max_filesize_mb=self.max_filesize_mb,
+                                    zipped=bool(self.zip_save))
 
     # ---------------------------------------------------------------- options
     @staticmethod

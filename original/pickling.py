@@ -245,12 +245,20 @@ def dumps(obj: Any) -> bytes:
     return buf.getvalue()
 
 
-def dump_atomic(obj: Any, path: str | Path) -> None:
+def dump_atomic(obj: Any, path: str | Path, *, zipped: bool = False) -> None:
     """Pickle ``obj`` to ``path`` so that an interruption leaves the old file or none,
-    never half a file: temp file in the same folder, fsync, os.replace."""
+    never half a file: temp file in the same folder, fsync, os.replace. ``zipped``
+    writes a zip archive with one member ``data`` (2011 ``--zip-save=1``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = dumps(obj)
+    if zipped:
+        import zipfile
+
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("data", payload)
+        payload = buf.getvalue()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

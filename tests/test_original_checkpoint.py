@@ -238,3 +238,13 @@ def test_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
         _save(tmp_path, layers, epoch=1, batch=1)
     assert first.read_bytes() == before
     assert [p.name for p in first.parent.iterdir()] == ["1.1"]     # no temp file left
+
+
+def test_zip_save_is_read_back(tmp_path):
+    layers = _layers()
+    state = {"layers": layers, "epoch": 1, "batchnum": 4, "train_outputs": [],
+             "test_outputs": []}
+    path = ckpt.save_checkpoint(tmp_path / "z", state, _op(), zipped=True)
+    assert path.read_bytes()[:2] == b"PK"                 # --zip-save=1: a zip, member 'data'
+    back = ckpt.load_checkpoint(path)["model_state"]["layers"]
+    assert back["fc64"]["weights"][0].tobytes() == layers["fc64"]["weights"][0].tobytes()

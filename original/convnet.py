@@ -227,10 +227,10 @@ class ConvNet(IGPUModel):
                       "Compute backend: numpy or cuda-convnet", default="numpy")
         op.add_option("seed", "seed", IntegerOptionParser,
                       "Random seed (weights, dropout, crops, colour noise)", default=0)
-        op.options["max_filesize_mb"].default = 0
-        op.options["testing_freq"].default = 50
-        op.options["num_epochs"].default = 50000
-        op.options["dp_type"].default = ""
+        # ConvNet's own defaults for four IGPUModel options (convnet.py L192-L197)
+        for name, value in (("max_filesize_mb", 0), ("testing_freq", 50),
+                            ("num_epochs", 50000), ("dp_type", "")):
+            op.options[name].default = value
         return op
 
 

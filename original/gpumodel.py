@@ -61,11 +61,8 @@ class IGPUModel:
                  filename_options: list[tuple[str, str]] | None = None,
                  dp_params: dict[str, Any] | None = None,
                  out: Callable[[str], None] | None = None):
-        self.model_name = model_name
-        self.op = op
-        self.options = op.options
-        self.load_dic = load_dic
-        self.filename_options = filename_options or []
+        vars(self).update(model_name=model_name, op=op, options=op.options, load_dic=load_dic,
+                          filename_options=filename_options or [])
         self.dp_params = dict(dp_params or {})
         self.out = out or _print
         self.fill_excused_options()
@@ -140,10 +137,10 @@ class IGPUModel:
                     if self.resumed_from and self.batchnum in self.train_batch_range else None)
         trained_any = False
         while next_data[0] <= self.num_epochs:
-            data = next_data
-            self.epoch, self.batchnum = data[0], data[1]
-            self.print_iteration()
             t0 = time.time()
+            data = next_data
+            self.epoch, self.batchnum = data[:2]
+            self.print_iteration()
             output = self.run_training_batch(data)
             next_data = self.get_next_batch()
             self.train_outputs.append(output)
@@ -159,9 +156,9 @@ class IGPUModel:
 
     def test_and_save(self) -> None:
         self.sync_with_host()
-        self.test_outputs.append(self.get_test_error())
+        result = self.get_test_error()
+        self.test_outputs.append(result)
         self.print_test_results()
-        self.print_test_status()
         self.conditional_save()
 
     def sync_with_host(self) -> None:
@@ -218,9 +215,6 @@ class IGPUModel:
     def print_test_results(self) -> None:
         pass
 
-    def print_test_status(self) -> None:
-        pass
-
     # ---------------------------------------------------------------- saving
     def conditional_save(self) -> None:
         self.save_state()
@@ -268,17 +262,18 @@ class IGPUModel:
     def parse_options(op: OptionsParser, argv: list[str]) -> tuple[OptionsParser, Any]:
         """Parse argv; with -f load the checkpoint and merge its saved options."""
         options = op.parse(argv)
-        load_dic = None
         if options["load_file"].value_given:
             load_dic = ckpt.load_checkpoint(options["load_file"].value)
             old_op = load_dic["op"]
             if not isinstance(old_op, OptionsParser):
                 raise ckpt.CheckpointError(f"{load_dic['path']}: its 'op' entry is not an "
                                            "options object")
+            # the saved options, overridden by what this command line gives
             old_op.merge_from(op)
-            op = old_op
+            old_op.eval_expr_defaults()
+            return old_op, load_dic
         op.eval_expr_defaults()
-        return op, load_dic
+        return op, None
 
 
 def _print(text: str = "", end: str = "\n") -> None:

@@ -114,7 +114,7 @@ class ConvNet(IGPUModel):
 
     def run_training_batch(self, data):
         epoch, num, mats = data
-        self.engine.rng = np.random.default_rng([self.seed, epoch, num, 7])
+        self.engine.reseed([self.seed, epoch, num, 7])
         return self.engine.run_batch(mats, train=True, minibatch_size=self.minibatch_size,
                                      progress=self._progress(), wupdate_freq=self.wupdate_freq)
 
@@ -122,7 +122,8 @@ class ConvNet(IGPUModel):
         epoch, num, mats = data
         views = self.test_data_provider.num_views
         if self.multiview_test and views > 1:
-            costs, n, probs = self.engine.multiview_test(mats, views, self.minibatch_size)
+            costs, n, probs = self.engine.multiview_test(mats, views, self.minibatch_size,
+                                                         self.logreg_name or None)
             if self.test_out and probs is not None:
                 path = Path(self.test_out) / f"test_preds_{num}"
                 pickling.dump_atomic({"data": probs, "note": f"generated from {self.save_file}"},

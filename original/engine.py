@@ -156,6 +156,14 @@ class Engine:
             below = any(self.needs_grad[i] for i in d.get("inputs", []))
             self.needs_grad[name] = own or below
 
+    def reseed(self, key) -> None:
+        """Draw dropout masks and schedule noise from a generator seeded by ``key``
+        (the driver passes (seed, epoch, batch), so a resumed run repeats them exactly)."""
+        self.rng = np.random.default_rng(key)
+        for ps in self.params.values():
+            for p in ps:
+                p.schedule.rng = self.rng
+
     # ---------------------------------------------------------------- forward
 
     def fprop(self, data: list[np.ndarray], pass_type: str = TEST) -> dict[str, list[float]]:
@@ -278,12 +286,12 @@ class Engine:
                     acc[j] += v
         return total, n
 
-    def multiview_test(self, data: list[np.ndarray], num_views: int,
-                       minibatch_size: int) -> tuple[Costs, int, np.ndarray | None]:
+    def multiview_test(self, data: list[np.ndarray], num_views: int, minibatch_size: int,
+                       logreg_name: str | None = None) -> tuple[Costs, int, np.ndarray | None]:
         """MultiviewTestWorker: each minibatch's views run in turn; logreg layers average
         the softmax outputs over the views before computing their costs (src/worker.cu
         L150-L177, src/layer.cu L1804-L1839). Returns (costs, cases, averaged probs of the
-        first logreg layer as (cases, classes))."""
+        logreg layer ``logreg_name`` (default: the first) as (cases, classes))."""
         n_all = data[0].shape[1]
         if n_all % num_views:
             raise DataError(f"multiview data has {n_all} cases, not a multiple of "
@@ -291,7 +299,10 @@ class Engine:
         n = n_all // num_views
         total: dict[str, list[float]] = {}
         probs_out = []
-        first = next((nm for nm, d in self.layers.items() if d["type"] == "cost.logreg"), None)
+        first = logreg_name or next(
+            (nm for nm, d in self.layers.items() if d["type"] == "cost.logreg"), None)
+        if first is not None and self.layers.get(first, {}).get("type") != "cost.logreg":
+            raise ConfigError(f"--logreg-name={first}: no cost.logreg layer of that name")
         for s in range(0, n, minibatch_size):
             e = min(n, s + minibatch_size)
             accum: dict[str, np.ndarray] = {}

@@ -95,6 +95,28 @@ class ConvNet(IGPUModel):
         self.engine = Engine(self.layers, backend=self.backend, seed=self.seed,
                              conserve_mem=bool(self.conserve_mem))
 
+    def print_model_state(self) -> None:
+        towers = {g: names for g, names in self.engine.towers.items() if g >= 0}
+        if len(towers) < 2:
+            return
+        for g in sorted(towers):
+            names = [n for n in towers[g] if self.layers[n]["type"] != "neuron"]
+            self.out(f"Tower gpu{g} ({len(names)} layers): {', '.join(names)}")
+        cross = [f"{i} (gpu{self.layers[i]['gpu']}) -> {n} (gpu{d['gpu']})"
+                 for n, d in self.layers.items() for i in d.get("inputs", [])
+                 if self.layers[i]["gpu"] >= 0 and self.layers[i]["gpu"] != d["gpu"]]
+        self.out(f"Cross-tower reads: {'; '.join(cross)}")
+
+    def transfer_text(self) -> str | None:
+        rows = self.engine.copies.report()
+        if len({r["to"] for r in rows if r["to"] != "host"}) < 2:
+            return None
+        mb = {k: sum(r["bytes_per_step"] for r in rows if r["kind"] == k) / 2**20
+              for k in ("data", "acts", "grad")}
+        return (f"Transfers per minibatch (the 2012 two-GPU runtime's copies): host->gpu "
+                f"{mb['data']:.2f} MB, activations between gpus {mb['acts']:.2f} MB, "
+                f"gradients between gpus {mb['grad']:.2f} MB")
+
     def device_text(self) -> str:
         gpus = sorted(g for g in self.engine.towers if g >= 0)
         ids = ", ".join(str(d) for d in self.gpu)
@@ -176,6 +198,9 @@ class ConvNet(IGPUModel):
             self.out(f"Layer '{name}' biases: {np.mean(np.abs(d['biases'])):e} "
                      f"[{np.mean(np.abs(d['biasesInc'])):e}]", end="")
         self.out("")
+        text = self.transfer_text()
+        if text:
+            self.out(text)
 
     def conditional_save(self) -> None:
         path = self.save_state()

@@ -217,3 +217,72 @@ def test_bundled_80sec_net_runs_through_the_project_cli(setup):
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert "1.2... logprob:" in res.output and "Saved checkpoint to" in res.output
+
+
+TWO_TOWER_PARAMS = """[c1a]
+epsW = 0.001
+epsB = 0.002
+momW = 0.9
+momB = 0.9
+[c1b]
+epsW = 0.001
+epsB = 0.002
+momW = 0.9
+momB = 0.9
+[fc10]
+epsW = 0.001, 0.001
+epsB = 0.002
+momW = 0.9, 0.9
+momB = 0.9
+[logprob]
+coeff = 1
+"""
+
+
+def test_two_tower_run_reports_towers_and_transfers(setup, capsys):
+    tower = """# @classes 10
+[data]
+type = data
+dataIdx = 0
+[labels]
+type = data
+dataIdx = 1
+""" + "".join(f"""[c1{t}]
+type = conv
+inputs = data
+gpu = {g}
+channels = 3
+filters = 16
+filterSize = 5
+stride = 4
+initW = 0.01
+partialSum = 0
+neuron = relu
+""" for t, g in (("a", 0), ("b", 1))) + """[fc10]
+type = fc
+inputs = c1a, c1b
+gpu = 0
+outputs = 10
+initW = 0.01, 0.01
+[probs]
+type = softmax
+inputs = fc10
+[logprob]
+type = cost.logreg
+inputs = labels, probs
+gpu = 0
+"""
+    (setup / "two.cfg").write_text(tower)
+    (setup / "two-params.cfg").write_text(TWO_TOWER_PARAMS)
+    args = _args(setup, "T", 1)
+    args[0] = f"--layer-def={setup / 'two.cfg'}"
+    args[1] = f"--layer-params={setup / 'two-params.cfg'}"
+    assert main(args) == 2                                   # 2012 default --num-gpus=1
+    assert "gpu: must be in the range 0-0" in capsys.readouterr().err
+    assert main(args + ["--num-gpus=2"]) == 0
+    out = capsys.readouterr().out
+    assert "Tower gpu1 (1 layers): c1b" in out
+    assert "c1b_neuron (gpu1) -> fc10 (gpu0)" in out
+    m = re.search(r"activations between gpus (\d+\.\d\d) MB", out)
+    # c1b's output, 16 x 6 x 6 floats per case, crosses once per minibatch of 8
+    assert m and float(m.group(1)) == pytest.approx(16 * 6 * 6 * 8 * 4 / 2**20, abs=0.01)

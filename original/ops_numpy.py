@@ -208,7 +208,10 @@ def weight_acts(
     """Sum over the minibatch (and modules, for conv) of patch x output gradient.
 
     Returns the filter-shaped matrix, ``(C'*S*S, F)`` or ``(M*C'*S*S, F)``; unscaled
-    (2012 passed scaleOutput = 1/numCases; the update applies it here).
+    (2012 passed scaleOutput = 1/numCases; the update applies it here). 2012 summed conv
+    gradients in chunks of ``partialSum`` modules and added the chunks afterwards; that
+    changes only the order of the float additions, so one GEMM over all modules stands
+    in for it here (the cuda-convnet backend keeps the chunks).
     """
     n = images.shape[1]
     if cols is None:

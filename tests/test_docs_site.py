@@ -19,6 +19,7 @@ import functools
 import html.parser
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -44,11 +45,16 @@ KEY_PAGES = [
     ("architecture/index.html", "The architecture", "two towers"),
     ("architecture/formulas.html", "Three ways", "LocalResponseNorm"),
     ("guides/verify.html", "Verify", "tolerance"),
-    ("reference/cli.html", "Command line", "alexnet docs build"),
+    ("reference/cli.html", "Command line", "Build the site with Sphinx"),
     ("reference/formats.html", "File formats", "UPSTREAM.json"),
 ]
 LINK_ATTRS = {"a": "href", "link": "href", "script": "src", "img": "src", "iframe": "src"}
-EXTERNAL = ("http:", "https:", "mailto:", "javascript:", "data:", "//", "ftp:")
+EXTERNAL = ("//",)
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # http:, mailto:, data:, ... are external
+
+
+def is_external(link: str) -> bool:
+    return link.startswith(EXTERNAL) or bool(SCHEME.match(link))
 
 
 # --------------------------------------------------------------------------------------
@@ -173,7 +179,7 @@ def test_internal_links_and_anchors_resolve(site: Path) -> None:
     problems = []
     for page in _html_files(site):
         for tag, link in _parse(page).links:
-            if link.startswith(EXTERNAL) or link == "#":
+            if is_external(link) or link == "#":
                 continue
             parsed = urllib.parse.urlsplit(link)
             target = page
@@ -199,7 +205,7 @@ def test_every_image_decodes(site: Path) -> None:
     seen = 0
     for page in _html_files(site):
         for tag, link in _parse(page).links:
-            if tag != "img" or link.startswith(EXTERNAL):
+            if tag != "img" or is_external(link):
                 continue
             path = (page.parent / urllib.parse.unquote(urllib.parse.urlsplit(link).path))
             assert path.is_file(), f"{page.relative_to(site)}: image {link} missing"

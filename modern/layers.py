@@ -208,15 +208,21 @@ def _channel_window_matrix(
     return ((j >= start) & (j < start + size)).to(dtype=dtype, device=device)
 
 
-def _window_matmul(t: Tensor, groups: int, b: Tensor) -> Tensor:
-    """Sum over the channel window, per tower, for NCHW or channels-last tensors."""
+def _window_matmul(t: Tensor, groups: int, b: Tensor, add: float | None = None) -> Tensor:
+    """Sum over the channel window (t @ b per position and tower) for NCHW or channels-last
+    tensors; with ``add`` the constant is added inside the GEMM (channels-last)."""
     n, c, h, w = t.shape
     cg = c // groups
     if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
         rows = t.permute(0, 2, 3, 1).reshape(-1, cg)
-        return (rows @ b).view(n, h, w, c).permute(0, 3, 1, 2)
+        if add is None:
+            out = rows @ b
+        else:
+            out = torch.addmm(torch.full((cg,), add, dtype=t.dtype, device=t.device), rows, b)
+        return out.view(n, h, w, c).permute(0, 3, 1, 2)
     v = t.contiguous().view(n * groups, cg, h * w)
-    return torch.matmul(b.t(), v).view(n, c, h, w)
+    out = torch.matmul(b.t(), v).view(n, c, h, w)
+    return out if add is None else out.add_(add)
 
 
 def _neg_pow(d: Tensor, beta: float) -> Tensor:
@@ -242,8 +248,7 @@ class _CrossMapLRNFunction(torch.autograd.Function):
     def forward(ctx, x, size, alpha, beta, k, groups, blocked):  # type: ignore[override]
         cg = x.shape[1] // groups
         b = _channel_window_matrix(cg, size, blocked, x.dtype, str(x.device))
-        d = _window_matmul(x * x, groups, b)
-        d.mul_(alpha / size).add_(k)
+        d = _window_matmul(x * x, groups, b * (alpha / size), add=k)
         p = _neg_pow(d, beta)
         ctx.save_for_backward(x, d, p)
         ctx.cfg = (size, alpha, beta, groups, blocked)

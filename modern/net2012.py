@@ -60,9 +60,13 @@ Shared by both: LRN size 5, alpha 1e-4, beta 0.75, k 2 (``lrn_k``), 224 input wi
 the ceil output rule, biases 1 in conv2, conv4, conv5, fc6, fc7 and 0 elsewhere,
 init std 0.01 for conv1, conv2 and the fc layers, 60,965,224 parameters.
 
-Performance (not semantics): activations run channels-last by default (oneDNN
-convolutions and pooling avoid layout conversions), the LRNs are the fused functions of
-:mod:`alexnet.modern.layers`, ReLUs run in place where autograd allows it.
+Performance (not semantics): activations after conv1 run channels-last by default
+(oneDNN convolutions and pooling avoid layout conversions; conv1 itself stays NCHW because
+oneDNN's weight gradient for a 3-channel channels-last input is slower), the LRNs and the
+same-map normalisation are the fused functions of :mod:`alexnet.modern.layers`, ReLUs run
+in place where autograd allows it. A training entry point should also call
+:func:`alexnet.modern.tune_allocator` (see :mod:`alexnet.modern.allocator`).
+``benchmarks/bench_train.py`` measures all of this against a plain eager implementation.
 """
 
 from __future__ import annotations

@@ -528,6 +528,9 @@ def test_missing_params_for_learning_rates(tmp_path):
     with pytest.raises(ConfigError, match="layer-params"):
         m.param_groups()
     assert m(torch.randn(1, 3, 8, 8)).shape == (1, 16)
+    mats = to_2012_matrices(m)  # weights are still convertible without learning parameters
+    assert mats["conv1.weights[0]"].shape == (27, 16) and mats["fc.biases"].shape == (1, 16)
+    from_2012_matrices(m, mats)
 
 
 def test_unknown_arch_and_options():

@@ -261,6 +261,9 @@ def dump_atomic(obj: Any, path: str | Path, *, zipped: bool = False) -> None:
         payload = buf.getvalue()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes 0600; give the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()

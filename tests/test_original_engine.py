@@ -547,3 +547,60 @@ def test_cuda_convnet_backend_matches_numpy():
     for name, d in a.items():
         for wa, wb in zip(d.get("weights", []), b[name].get("weights", []), strict=True):
             np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-5, err_msg=name)
+
+
+def _count(g) -> int:
+    total = 0
+    for lay in g.weight_layers:
+        d = lay.d
+        if lay.type == "conv":
+            total += sum(fp * fc * d["filters"] for fp, fc in zip(d["filterPixels"],
+                                                                  d["filterChannels"],
+                                                                  strict=True))
+            total += d["filters"] if d["sharedBiases"] else d["filters"] * d["modules"]
+        elif lay.type == "local":
+            total += sum(d["modules"] * fp * fc * d["filters"]
+                         for fp, fc in zip(d["filterPixels"], d["filterChannels"], strict=True))
+            total += d["modules"] * d["filters"]
+        else:
+            total += sum(n * d["outputs"] for n in d["numInputs"]) + d["outputs"]
+    return total
+
+
+@pytest.mark.parametrize("net,params", [("120", 60_870_376), ("131", 60_870_376),
+                                        ("135", 60_870_376), ("137", 60_870_376),
+                                        ("146", 61_555_304)])
+def test_bundled_imagenet_nets_have_the_2012_parameter_counts(net, params):
+    g = parse_layers(*cfgs.pair(net))
+    assert not g.warnings and _count(g) == params
+    if net != "146":                       # the summer family's low-resolution side path
+        assert g["nails0"].shape == (3, 56, 56) and g["conv2a"].inputs[0] == "nails0"
+        assert g["fc1000"].gpu == (1 if net == "120" else 0)
+        assert g["cnorm2a"].type == ("rnorm" if net == "137" else "cnorm")
+        assert g["rnorm1a"].d["minDiv"] == (2.0 if net in ("135", "137") else 1.0)
+    else:
+        assert g["conv6b"].gpu == 1 and g["fc2048a"].inputs == ["conv6a_neuron", "conv6b_neuron"]
+
+
+def test_the_145_stages_replay_the_notes():
+    want = {2: (0.001, 0.02, 0.001), 3: (0.0001, 0.02, 0.0001), 4: (1e-5, 0.02, 0.0001),
+            5: (0.0, 0.0, 0.0001), 6: (0.0, 0.0, 1e-5)}
+    for k, (c1w, c1b, fcw) in want.items():
+        g = parse_layers(cfgs.path("layers-145.cfg"), cfgs.path(f"layer-params-145-stage{k}.cfg"))
+        assert g["conv1a"].d["epsW"] == [c1w] and g["conv1b"].d["epsB"] == c1b
+        assert g["fc1000"].d["epsW"] == [fcw, fcw] and g["conv3b"].d["epsB"] == 0.02
+
+
+@pytest.mark.parametrize("net", ["80sec", "18pct", "19pct", "conv-local-13pct",
+                                 "conv-local-11pct"])
+def test_cifar_example_nets_train_a_step(net):
+    g = parse_layers(*cfgs.pair(net))
+    layers = {n: lay.d for n, lay in g.layers.items()}
+    init_weights(layers, seed=0)
+    e = Engine(layers)
+    c, h, w = g.input_shape
+    x = (RNG.standard_normal((c * h * w, 4)) * 40).astype(np.float32)
+    y = RNG.integers(0, 10, (1, 4)).astype(np.float32)
+    costs = e.train_minibatch([x, y], 0.0)
+    assert math.isfinite(costs["logprob"][0])
+    assert all(np.all(np.isfinite(wt)) for d in layers.values() for wt in d.get("weights", []))

@@ -333,8 +333,8 @@ def run(argv: list[str], out=print) -> int:
         for r in rows:
             best = ", ".join(f"{name} {p:.3f}" for _, name, p in r["top5"])
             out(f"batch {r['batch']} image {r['index']}: true {r['true_name']}; top-5: {best}")
-        if v["out"] or not (v["show_filters"] or v["show_cost"]):
-            target = v["out"] or "preds.png"
+        if v["out"]:                        # the picture is optional: stdout has the numbers
+            target = v["out"]
             if v["show_filters"] or v["show_cost"]:
                 target = str(Path(target).with_name(Path(target).stem + "-preds.png"))
             out(f"-> {preds_png(rows, provider, target)}")

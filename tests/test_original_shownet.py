@@ -146,3 +146,19 @@ def test_command_line_errors(run, capsys):
     assert "nothing to show" in capsys.readouterr().err
     assert shownet.main(["--show-filters=conv1"]) == 2
     assert "-f (Checkpoint to show) not supplied" in capsys.readouterr().err
+
+
+def test_project_cli_form_with_space_separated_out(run, tmp_path):
+    from click.testing import CliRunner
+
+    from alexnet.cli import cli
+
+    out = tmp_path / "grid.png"
+    res = CliRunner().invoke(cli, ["original", "shownet", "-f", str(run[1]),
+                                   "--show-filters=conv1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.is_file() and "16 per row" in res.output
+    res = CliRunner().invoke(cli, ["original", "shownet", "-f", str(run[1]),
+                                   "--show-preds=probs", "--num-images=2"])
+    assert res.exit_code == 0 and res.output.count("top-5:") == 2
+    assert not (tmp_path / "preds.png").exists()

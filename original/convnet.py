@@ -70,12 +70,14 @@ class ConvNet(IGPUModel):
             raise DataError(f"the data provider gives {dims} values per case, not a square "
                             "RGB image")
         num_classes = dp.get_num_classes()
+        self.layer_params = _bundled_or_path(self.layer_params)
         if self.load_file:
             layers = ms["layers"]
             graph = graph_from_layers(layers, (3, size, size), num_classes, self.num_gpus)
             apply_params(graph, self.layer_params)
             self.graph_warnings = graph.warnings
         else:
+            self.layer_def = _bundled_or_path(self.layer_def)
             graph = parse_layers(self.layer_def, self.layer_params, input_shape=(3, size, size),
                                  num_classes=num_classes, num_gpus=self.num_gpus)
             layers = {name: lay.d for name, lay in graph.layers.items()}
@@ -258,6 +260,21 @@ class ConvNet(IGPUModel):
                             ("num_epochs", 50000), ("dp_type", "")):
             op.options[name].default = value
         return op
+
+
+def _bundled_or_path(name: str) -> str:
+    """A cfg path as given, or, when no such file exists, the bundled cfg of that name
+    (so ``--layer-def=layers-80sec.cfg`` works from anywhere)."""
+    if Path(name).exists() or os.sep in name:
+        return name
+    from alexnet.original import cfgs
+
+    from alexnet.errors import ConfigError
+
+    try:
+        return str(cfgs.path(name))
+    except ConfigError:
+        return name
 
 
 def graph_from_layers(layers: dict[str, dict[str, Any]], input_shape, num_classes: int | None,

@@ -81,7 +81,10 @@ def to_2012_layers(layers: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any
 
 
 def from_2012_layers(layers: dict[str, dict[str, Any]], source: str) -> dict[str, dict[str, Any]]:
-    """The engine form of stored dicts (positive padding, no inputLayers)."""
+    """The engine form of stored dicts (positive padding, no inputLayers). A 2011-style
+    list of layer dicts (cc2011 convnet.py L54-L60) is accepted too."""
+    if isinstance(layers, list) and all(isinstance(d, dict) and "name" in d for d in layers):
+        layers = {d["name"]: d for d in layers}
     if not isinstance(layers, dict) or not layers:
         raise CheckpointError(f"{source}: model_state['layers'] is not a dict of layers")
     out: dict[str, dict[str, Any]] = {}

@@ -84,7 +84,16 @@ def from_2012_layers(layers: dict[str, dict[str, Any]], source: str) -> dict[str
     """The engine form of stored dicts (positive padding, no inputLayers). A 2011-style
     list of layer dicts (cc2011 convnet.py L54-L60) is accepted too."""
     if isinstance(layers, list) and all(isinstance(d, dict) and "name" in d for d in layers):
-        layers = {d["name"]: d for d in layers}
+        # 2011 referred to inputs by their index in that list (cc2011 layer.py L333)
+        names = [d["name"] for d in layers]
+        fixed = {}
+        for d in layers:
+            d = dict(d)
+            if "inputs" in d:
+                d["inputs"] = [names[i] if isinstance(i, int) and 0 <= i < len(names) else i
+                               for i in d["inputs"]]
+            fixed[d["name"]] = d
+        layers = fixed
     if not isinstance(layers, dict) or not layers:
         raise CheckpointError(f"{source}: model_state['layers'] is not a dict of layers")
     out: dict[str, dict[str, Any]] = {}

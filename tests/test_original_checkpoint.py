@@ -248,3 +248,19 @@ def test_zip_save_is_read_back(tmp_path):
     assert path.read_bytes()[:2] == b"PK"                 # --zip-save=1: a zip, member 'data'
     back = ckpt.load_checkpoint(path)["model_state"]["layers"]
     assert back["fc64"]["weights"][0].tobytes() == layers["fc64"]["weights"][0].tobytes()
+
+
+def test_a_2011_style_list_of_layers_is_accepted(tmp_path):
+    layers = _layers()
+    names = list(layers)
+    as_list = []
+    for d in ckpt.to_2012_layers(layers).values():
+        d = {k: v for k, v in d.items() if k != "inputLayers"}
+        if "inputs" in d:
+            d["inputs"] = [names.index(i) for i in d["inputs"]]     # 2011: list indices
+        as_list.append(d)
+    f = tmp_path / "old2011"
+    pickling.dump_atomic({"model_state": {"layers": as_list, "epoch": 1, "batchnum": 1},
+                          "op": None}, f)
+    back = ckpt.load_checkpoint(f)["model_state"]["layers"]
+    assert list(back) == names and back["conv2"]["inputs"] == ["pool1_neuron"]

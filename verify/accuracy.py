@@ -121,8 +121,10 @@ def reference_probs(layers: dict[str, dict[str, Any]], x: np.ndarray, labels: np
 
 
 def cifar_rows(profile: str, *, data: str | Path | None, backend: Any,
-               progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Both implementations on the CIFAR-10 test set with the bundled weights."""
+               progress: Callable[[str], None] | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+    """Both implementations on the CIFAR-10 test set with the bundled weights (``limit``:
+    only the first N test images, for quick checks; the bands assume the full set)."""
     from alexnet.modern.augment import Augmenter
     from alexnet.modern.data import load_dataset
     from alexnet.modern.evaluate import score
@@ -145,6 +147,10 @@ def cifar_rows(profile: str, *, data: str | Path | None, backend: Any,
     y0, x0, mirrored = aug.view_offsets(1)[0]
     x = aug.view_batch(np.asarray(ds.test.images), y0, x0, mirrored)
     labels = np.asarray(ds.test.labels, dtype=np.int64)
+    if limit and limit < len(labels):
+        # evenly spaced, so every class is represented (the test split is ordered by class)
+        idx = np.linspace(0, len(labels) - 1, int(limit)).astype(np.int64)
+        x, labels = x[idx], labels[idx]
     p_port = port_probs(prep.model, x)
     if progress:
         progress(f"accuracy: {profile}, 2012 re-creation on {len(labels)} images")
@@ -192,7 +198,8 @@ def metrics_rows(path: str | Path) -> list[dict[str, Any]]:
 
 def accuracy_rows(profiles: list[str], *, data: str | Path | None = None,
                   metrics: str | Path | None = None, backend: Any = "numpy",
-                  progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                  progress: Callable[[str], None] | None = None,
+                  limit: int | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if metrics is not None:
         rows.extend(metrics_rows(metrics))
@@ -205,5 +212,6 @@ def accuracy_rows(profiles: list[str], *, data: str | Path | None = None,
                                           "with `alexnet evaluate` and pass --metrics"))
             continue
         if profile in REPORTED:
-            rows.extend(cifar_rows(profile, data=data, backend=backend, progress=progress))
+            rows.extend(cifar_rows(profile, data=data, backend=backend, progress=progress,
+                                   limit=limit))
     return rows

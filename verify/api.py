@@ -17,7 +17,7 @@ from alexnet.verify.suites import DEFAULT_SUITES, SUITES, Suite, reference_net
 from alexnet.errors import ConfigError
 
 
-def _suite_for(arch: str | None, weights: str | Path | None) -> Suite | str:
+def suite_for(arch: str | None, weights: str | Path | None) -> Suite | str:
     """The suite a user's --arch/--weights pair means."""
     from alexnet.verify import bundled
 
@@ -78,6 +78,7 @@ def verify(
     data: str | Path | None = None,
     metrics: str | Path | None = None,
     self_test: bool = False,
+    limit: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Report:
     """Run the chosen suites (default: the bundled ones) and return the report.
@@ -96,7 +97,7 @@ def verify(
     if weights is not None or arch is not None:
         if suites:
             raise ConfigError("give either suite names or --arch/--weights, not both")
-        chosen: list[Suite | str] = [_suite_for(arch, weights)]
+        chosen: list[Suite | str] = [suite_for(arch, weights)]
     else:
         chosen = list(suites or DEFAULT_SUITES)
     names = [c if isinstance(c, str) else c.name for c in chosen]
@@ -121,9 +122,11 @@ def verify(
     if accuracy or metrics is not None:
         from alexnet.verify.accuracy import accuracy_rows
 
-        profiles = [] if weights is not None else [n for n in names if n in SUITES]
+        # --metrics alone judges only the metrics file; --accuracy evaluates the suites too
+        profiles = ([] if weights is not None or not accuracy
+                    else [n for n in names if n in SUITES])
         report.accuracy = accuracy_rows(profiles, data=data, metrics=metrics,
-                                        backend=be.engine, progress=progress)
+                                        backend=be.engine, progress=progress, limit=limit)
     report.meta = _meta(be, time.perf_counter() - t0)
     return report
 

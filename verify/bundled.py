@@ -203,7 +203,7 @@ def load_modern_into(path: Path, model: torch.nn.Module
     file, or a safetensors export of a 2012 checkpoint; returns (velocities, mean)."""
     from alexnet.modern import checkpoint as ck
 
-    if path.is_dir() or path.suffix == ".json" or path.with_suffix(".json").is_file():
+    if path.is_dir() or path.suffix == ".json" or _is_checkpoint_json(path.with_suffix(".json")):
         c = ck.read_checkpoint(path)
         ck.restore(c, model)
         vel = c.group("velocity")
@@ -231,6 +231,19 @@ def load_modern_into(path: Path, model: torch.nn.Module
                                   f"the model needs {tuple(g['param'].shape)}")
         out[g["name"]] = v.clone() if v is not None else torch.zeros_like(g["param"])
     return out, (mean.numpy() if mean is not None else None)
+
+
+def _is_checkpoint_json(path: Path) -> bool:
+    """True for the JSON half of a modern checkpoint pair (not, e.g., a bundle's
+    provenance file next to its safetensors)."""
+    from alexnet.modern.checkpoint import FORMAT
+
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _load_export(path: Path, tensors: dict[str, torch.Tensor], model: torch.nn.Module

@@ -29,6 +29,8 @@ DEFAULT_REPORT_DIR = Path("runs") / "verify"
               "reported figures and the two implementations with each other on the test set.")
 @click.option("--data", type=click.Path(), help="Test data for --accuracy (default: the shared "
               "CIFAR-10 copy, when present).")
+@click.option("--limit", type=click.IntRange(min=1), help="--accuracy on N evenly spaced test "
+              "images only (a quick look; the bands assume the whole test set).")
 @click.option("--metrics", type=click.Path(), help="A metrics JSON of the pipeline (alexnet "
               "evaluate --json) to compare with the reported figures.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the machine-readable "
@@ -41,7 +43,7 @@ DEFAULT_REPORT_DIR = Path("runs") / "verify"
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def verify(suites: tuple[str, ...], arch: str | None, weights: str | None, backend: str,
            fallback: bool, self_test: bool, accuracy: bool, data: str | None,
-           metrics: str | None, json_path: str | None, report_dir: str | None,
+           limit: int | None, metrics: str | None, json_path: str | None, report_dir: str | None,
            no_report: bool, verbose: bool, quiet: bool) -> None:
     """Check that the 2012 re-creation and the modern port compute the same network.
 
@@ -63,7 +65,7 @@ def verify(suites: tuple[str, ...], arch: str | None, weights: str | None, backe
         progress(f"{'self-test on ' if self_test else ''}{what}; backend {backend}")
     report = run(suites=list(suites) or None, arch=arch, weights=weights, backend=backend,
                  fallback=fallback, accuracy=accuracy, data=data, metrics=metrics,
-                 self_test=self_test, progress=progress)
+                 self_test=self_test, limit=limit, progress=progress)
     doc = report.to_json()
     if doc["meta"].get("backend_note"):
         click.echo(f"note: {doc['meta']['backend_note']}", err=True)

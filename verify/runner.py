@@ -87,11 +87,17 @@ def prepare(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path |
     from alexnet.verify.suites import reference_net, synthetic_setup, synthetic_spec
 
     if isinstance(suite, str):
-        suite = SUITES[suite]
-    if arch is not None and arch != suite.arch:
-        suite = Suite(suite.name if weights is None else arch, arch, reference_net(arch),
-                      suite.origin, f"{arch} (port) against the 2012 engine running "
-                      f"layers-{reference_net(arch)}.cfg")
+        if suite in SUITES and (arch is None or arch == SUITES[suite].arch):
+            suite = SUITES[suite]
+        else:
+            from alexnet.verify.api import suite_for
+
+            resolved = suite_for(arch or suite, weights)
+            suite = SUITES[resolved] if isinstance(resolved, str) else resolved
+    elif arch is not None and arch != suite.arch:
+        net = reference_net(arch)
+        suite = Suite(arch, arch, net, "user" if weights is not None else "synthetic",
+                      f"{arch} (port) against the 2012 engine running layers-{net}.cfg")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     graph = Graph.for_net(suite.net)

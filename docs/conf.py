@@ -56,6 +56,10 @@ pygments_style = "friendly"
 pygments_dark_style = "monokai"
 
 # autodoc: document what each module defines (not what it re-exports), in source order.
+# Object entries (every function and class) stay out of the tables of contents: the API
+# page would otherwise carry hundreds, and furo resolves the site tree once per page.
+toc_object_entries = False
+
 autodoc_default_options = {
     "members": True,
     "show-inheritance": True,

@@ -19,6 +19,9 @@ DOCS = Path(__file__).resolve().parent.parent
 ROOT = DOCS.parent
 GENERATED = DOCS / "_generated"
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 UPSTREAM_REPO_URL = "https://github.com/computerhistory/AlexNet-Source-Code"
 
 
@@ -45,6 +48,7 @@ class Output:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; generated files are public
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 from docsgen_common import (
     Output,
+    code,
     fmt_int,
     md_escape,
     md_table,
@@ -205,7 +206,10 @@ def where(data: Data, path: str, lines: tuple[int, int] | None) -> str:
 def render_file(data: Data, path: str) -> str:
     ann = data.files[path]
     notes = sorted(ann.get("notes", []) or [], key=lambda n: _lines(n)[0])
-    out: list[str] = []
+    # Orphan pages: reached from the file index, the tour, the ledger and each other, but
+    # kept out of the sidebar tree (67 entries there would bury the rest of the site, and
+    # furo renders that tree once per page, so it would also dominate the build time).
+    out: list[str] = ["---", "orphan: true", "---", ""]
     out.append(f"# `{path}`\n")
     out.append(f"{ann.get('role', '').strip()}\n")
     facts = []
@@ -379,27 +383,44 @@ def render_families(data: Data) -> str:
     return "\n".join(out)
 
 
+def render_files_page(data: Data) -> str:
+    """Every non-cfg file of the release: its page when annotated, its size always."""
+    out = ["# The files, one by one\n",
+           "The release's files other than the cfg files, each with what it did. Annotated "
+           "files link to their page of notes; the cfg files are explained in families "
+           "({doc}`/_generated/original/families`).\n"]
+    shown = ("shown beside the notes" if data.source is not None
+             else "not shown on this build (" + md_escape(data.source_why) + ")")
+    out.append(f"On this build the upstream source is {shown}.\n")
+    groups: dict[str, list[list[str]]] = {}
+    for entry in data.manifest.source_files:
+        path = entry.path
+        folder = path.rsplit("/", 1)[0] + "/" if "/" in path else "top level"
+        ann = data.files.get(path)
+        if ann is not None:
+            name = f"{{doc}}`{role_title(path)} <{file_doc(path)}>`"
+            notes = str(len(ann.get("notes", []) or []))
+            role = md_escape(_short(ann.get("role", ""), 150))
+        else:
+            name = f"[{code(path)}]({data.permalink(path)})"
+            notes, role = "\u2013", "*not annotated yet*"
+        groups.setdefault(folder, []).append([name, fmt_int(entry.lines), notes, role])
+    for folder, rows in groups.items():
+        out.append(f"## {md_escape(folder.capitalize() if folder == 'top level' else folder)}\n")
+        out.append(md_table(["file", "lines", "notes", "what it did"], rows, align="lrrl"))
+    return "\n".join(out) + "\n"
+
+
 def render_index_fragment(data: Data, pages: list[str]) -> str:
-    out = []
-    # titlesonly: the sidebar lists the pages, not each page's dozens of note headings
-    # (furo renders the whole tree on every page, so this also keeps the build fast)
     toc = ["```{toctree}", ":maxdepth: 1", ":titlesonly:", ":caption: Annotated original", ""]
     toc += pages
     toc.append("```\n")
-    out.append("\n".join(toc))
-    if data.files:
-        rows = []
-        for path in sorted(data.files):
-            role = _short(data.files[path].get("role", ""), 140)
-            n = len(data.files[path].get("notes", []) or [])
-            rows.append([f"{{doc}}`{role_title(path)} <{file_doc(path)}>`", str(n),
-                         md_escape(role)])
-        out.append(f"## Annotated files ({len(data.files)})\n")
-        out.append(md_table(["file", "notes", "what it did"], rows, align="lrl"))
-    shown = ("shown beside the notes" if data.source is not None
-             else "not shown on this build (" + md_escape(data.source_why) + ")")
-    out.append(f"\nOn this build the upstream source is {shown}.\n")
-    return "\n".join(out)
+    n_notes = sum(len(a.get("notes", []) or []) for a in data.files.values())
+    stops = len((data.tour or {}).get("stops", []) or [])
+    facts = (f"On this build: {len(data.files)} annotated files with {fmt_int(n_notes)} line "
+             f"notes, a tour of {stops} stops, {len(data.ledger)} ledger rows and "
+             f"{len(data.families)} cfg families.")
+    return "\n".join(toc) + "\n" + facts + "\n"
 
 
 def generate(out: Output) -> None:
@@ -437,7 +458,8 @@ def generate(out: Output) -> None:
     if data.families:
         out.write_text("original/families.md", render_families(data))
         pages.append("/_generated/original/families")
+    out.write_text("original/files.md", render_files_page(data))
+    pages.append("/_generated/original/files")
     for path in sorted(data.files):
         out.write_text(f"original/files/{page_name(path)}.md", render_file(data, path))
-        pages.append(file_doc(path))
     out.write_text("fragments/original-toc.md", render_index_fragment(data, pages))

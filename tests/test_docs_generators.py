@@ -1,0 +1,137 @@
+"""The docs' build-time generators, without building the site.
+
+Fast checks of what the slow site test cannot isolate: the diagram and tables are
+computed from the code (and agree with the paper's parameter count), pages whose data
+is absent degrade to a "not yet available" note instead of failing, generated files are
+rewritten only when they change and stale ones are removed, and text that is not valid
+reStructuredText is recognised (so it can be shown verbatim instead of breaking ``-W``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sphinx", reason="the docs extra is not installed")
+DOCS_EXT = Path(__file__).resolve().parent.parent / "docs" / "_ext"
+sys.path.insert(0, str(DOCS_EXT))
+
+import alexnet_docs  # noqa: E402
+import docsgen_architecture  # noqa: E402
+import docsgen_figures  # noqa: E402
+import docsgen_reports  # noqa: E402
+import docsgen_svg  # noqa: E402
+from docsgen_common import Output, code, fence, md_table  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def graph145():
+    layer = pytest.importorskip("alexnet.original.layer")
+    cfgs = pytest.importorskip("alexnet.original.cfgs")
+    return layer.parse_layers(*cfgs.pair("145"))
+
+
+def test_parameter_count_of_definition_145_matches_the_paper(graph145) -> None:
+    # weights + biases of the two-tower net; the same total the fact sheet derives from
+    # the paper's layer sizes (exact integer arithmetic, no tolerance)
+    total = sum(docsgen_architecture.layer_params(lay) for lay in graph145)
+    assert total == 60_965_224
+
+
+def test_diagram_has_two_towers_and_the_seven_cross_gpu_copies(graph145) -> None:
+    svg = docsgen_svg.render(graph145, "def 145")
+    assert svg.count(">GPU 0<") == 1 and svg.count(">GPU 1<") == 1
+    # pool2 -> conv3 both ways, pool3 -> fc6 both ways, hs1 -> fc7 both ways, hs2b -> fc1000
+    assert svg.count('marker-end="url(#arrowx)"') == 7
+    # ReLUs are folded into their source boxes, labels ride along
+    assert 'data-layer="conv1a"' in svg and 'data-layer="conv2a_neuron"' not in svg
+    assert docsgen_svg.render(graph145, "def 145") == svg  # deterministic
+
+
+def test_cross_gpu_table_counts_values_per_image(graph145) -> None:
+    table = docsgen_architecture.cross_gpu_table(graph145)
+    assert "21,632" in table  # 128 x 13 x 13 maps of pool2 going to the other GPU
+    assert "4,608" in table  # 128 x 6 x 6 of pool3
+
+
+def test_output_rewrites_only_changes_and_prunes_stale_files(tmp_path: Path) -> None:
+    out = Output(tmp_path)
+    first = out.write_text("fragments/a.md", "one")
+    os.utime(first, (1, 1))
+    out.write_text("fragments/a.md", "one")
+    assert first.stat().st_mtime == 1  # unchanged content: file untouched
+    (tmp_path / "old" / "stale.md").parent.mkdir()
+    (tmp_path / "old" / "stale.md").write_text("x")
+    removed = out.prune()
+    assert [p.name for p in removed] == ["stale.md"]
+    assert first.read_text() == "one" and not (tmp_path / "old").exists()
+
+
+def test_figures_degrade_without_bundled_weights(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(docsgen_figures, "BUNDLED", tmp_path / "none")
+    out = Output(tmp_path / "gen")
+    docsgen_figures.generate(out)
+    for name in ("figure-filters.md", "figure-predictions.md"):
+        assert "Not yet available" in (tmp_path / "gen" / "fragments" / name).read_text()
+    assert not (tmp_path / "gen" / "figures").exists()
+
+
+def test_filter_grid_from_2012_layout_matrix() -> None:
+    np = pytest.importorskip("numpy")
+    # a (3*5*5, 4) matrix in the 2012 layout: rows channel-major, then y, then x
+    w = np.arange(75 * 4, dtype=np.float32).reshape(75, 4)
+    name, filters = docsgen_figures._first_conv({"conv1.weights": w, "conv1Inc": w})
+    assert name == "conv1.weights" and filters.shape == (4, 3, 5, 5)
+    assert filters[1, 2, 3, 4] == w[2 * 25 + 3 * 5 + 4, 1]
+    png = docsgen_figures.filter_grid_png(filters, cols=2)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reports_degrade_then_render_a_verifier_report(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(docsgen_reports, "BUNDLED", tmp_path)
+    out = Output(tmp_path / "gen")
+    docsgen_reports.generate(out)
+    fragment = tmp_path / "gen" / "fragments" / "verify-report.md"
+    assert "Not yet available" in fragment.read_text()
+    report = {
+        "passed": True,
+        "policy": {"measure": "max_rel", "tolerance": "SAFETY * U * sqrt(terms)",
+                   "U": 2.0**-24, "SAFETY": 16.0, "masks": ["ties"]},
+        "meta": {"created": "now"},
+        "suites": [{"name": "tiny", "passed": True, "description": "d", "checks": [
+            {"layer": "conv1", "kind": "forward", "max_rel": 1e-7, "tolerance": 1e-5,
+             "passed": True},
+            {"layer": "predictions", "kind": "top1", "max_rel": 0.0, "tolerance": 0.0,
+             "passed": True, "note": "2/2 cases agree"},
+        ]}],
+    }
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    docsgen_reports.generate(out)
+    text = fragment.read_text()
+    assert "**PASSED**: 1 suites, 2 checks, 0 failed" in text
+    assert "| `conv1` | 1.0e-07 (0.01) |" in text and "2/2 cases agree" in text
+
+
+def test_markdown_helpers_survive_awkward_text() -> None:
+    assert code("a`b") == "``a`b``"
+    assert fence("x\n```\ny", "text").startswith("````text\n")
+    assert "a\\|b" in md_table(["h"], [["a|b"]])
+
+
+@pytest.mark.parametrize(
+    ("text", "broken"),
+    [
+        ("Example: -f SAVE/ConvNet__... --show-filters=conv1", True),  # anonymous link
+        ("weight (M*C'*S*S, F)", True),  # unterminated emphasis
+        ("see foo_ here", True),  # reference to an undefined target
+        ("Uses :class:`Pin` and ``code``; see :func:`obtain`.", False),  # Sphinx roles
+        ("Args:\n    x (int): the value.\n\nReturns:\n    int: twice x.", False),
+        ("Some text.\n\n.. note:: a docutils directive\n", False),
+    ],
+)
+def test_rst_problems_flags_only_real_markup_errors(text: str, broken: bool) -> None:
+    assert bool(alexnet_docs.rst_problems(text)) is broken

@@ -339,6 +339,9 @@ def make_bundle(run_dir: str | Path, name: str, *, out_dir: Path | None = None,
         "commit": commit or _git("rev-parse", "HEAD"),
         "note": note,
     }
+    if metrics:
+        # the run's own metrics file, verbatim, for the docs (their *metrics*.json tables)
+        write_json(out_dir / f"{name}-metrics.json", metrics)
     return write_json(out_dir / f"{name}.json", doc)
 
 

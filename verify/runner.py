@@ -169,12 +169,12 @@ def _prepare_user(suite: Suite, graph: Graph, path: Path, backend: Any,
     if kind == "2012":
         ref_layers = convert.load_2012(path, graph.layers)
         with convert.scratch() as tmp:
-            ckpt = convert.save_2012(ref_layers, tmp)
-            vel = convert.port_from_2012(model, ckpt, tmp,
+            vel = convert.port_from_2012(model, path, tmp,
                                          incs=convert.matrices(ref_layers, "weightsInc"))
         info["weights"] = f"2012 checkpoint {path}"
         info["conversion"] = ("2012 checkpoint -> restricted unpickler -> engine; the same "
-                              "layers re-saved as a 2012 checkpoint -> safetensors export -> port")
+                              "checkpoint -> safetensors export (alexnet.original.checkpoint) "
+                              "-> port")
     else:
         vel, _mean = bundled.load_modern_into(path, model)
         with convert.scratch() as tmp:
@@ -209,8 +209,10 @@ def port_result(prep: Prepared, fault: Any = None) -> SideResult:
     prep.restore_port()
     ctx = fault.applied(prep) if fault is not None else contextlib.nullcontext()
     with ctx:
+        data = next(n for n, d in prep.graph.layers.items()
+                    if d["type"] == "data" and d.get("dataIdx") == 0)
         res = run_port(prep.model, prep.x, prep.labels, mapping=prep.mapping,
-                       sizes=prep.graph.sizes(), velocities=prep.velocities,
+                       sizes=prep.graph.sizes(), data_layer=data, velocities=prep.velocities,
                        optimizer_hook=getattr(fault, "optimizer_hook", None))
     prep.restore_port()
     return res
@@ -349,7 +351,16 @@ def _top1_check(ref: SideResult, port: SideResult, terms: float) -> Check:
 
 def run_suite(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path | None = None,
               arch: str | None = None, backend_name: str = "numpy") -> SuiteResult:
-    """Prepare, run both sides, compare. User errors surface as AlexNetError."""
+    """Prepare, run both sides, compare. User errors surface as AlexNetError.
+
+    ``backend`` may be a verifier backend name (numpy, emulated, cuda; resolved without
+    fallback) or what the engine takes.
+    """
+    from alexnet.verify import backends
+
+    if isinstance(backend, str) and backend in backends.NAMES:
+        resolved = backends.resolve(backend)
+        backend, backend_name = resolved.engine, resolved.name
     t_start = time.perf_counter()
     prep = prepare(suite, backend=backend, weights=weights, arch=arch)
     ref = reference_result(prep)

@@ -307,6 +307,11 @@ def make_bundle(run_dir: str | Path, name: str, *, out_dir: Path | None = None,
     cfg = c.config.get("train", {})
     data = c.config.get("data", {})
     final = metrics.get("final") or {}
+    epochs = metrics.get("epochs") or []
+    if not final and epochs:  # a run still in progress: its last per-epoch test
+        last = epochs[-1]
+        final = {"top1_err": last.get("test_top1_err"), "top5_err": last.get("test_top5_err"),
+                 "views": last.get("test_views"), "n": None}
     hist = [{k: e.get(k) for k in ("epoch", "train_loss", "train_top1_err", "test_top1_err",
                                     "test_top5_err", "eps_first", "images_per_s")}
             for e in metrics.get("epochs", [])]
@@ -333,6 +338,8 @@ def make_bundle(run_dir: str | Path, name: str, *, out_dir: Path | None = None,
             "wall_seconds": metrics.get("wall_s"), "threads": metrics.get("threads"),
             "versions": metrics.get("versions"),
         },
+        "status": metrics.get("status"),
+        "epochs_completed": c.meta["position"].get("epoch"),
         "metrics": {"top1_err": final.get("top1_err"), "top5_err": final.get("top5_err"),
                     "views": final.get("views"), "test_images": final.get("n"),
                     "history": hist},

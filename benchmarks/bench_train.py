@@ -20,7 +20,11 @@ that both implementations compute the same logits and gradients from the same we
 (fp32 tolerance) so the speed-up is not bought with different arithmetic.
 
 Figures depend on the machine and on what else runs on it; treat them as rough unless
-the machine is quiet. Results are printed and, with ``--json PATH``, written as JSON.
+the machine is quiet. With more runnable processes than cores, multi-threaded OpenMP
+regions wait for descheduled threads and both sides slow down erratically (10-20x on a
+busy 2-core machine); ``--threads 1`` then gives steadier ratios, and the per-CPU-second
+ratio printed under each net is the least sensitive figure. Results are printed and,
+with ``--json PATH``, written as JSON.
 """
 
 from __future__ import annotations

@@ -32,14 +32,16 @@ if __name__ == "__main__" and "--threads" in " ".join(sys.argv):
 
 import numpy as np  # noqa: E402
 
+CLOCK = time.perf_counter
+
 
 def _median_time(fn, repeats: int) -> float:
     fn()  # warm-up (allocations, BLAS threads)
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return statistics.median(times)
 
 
@@ -104,8 +106,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for BLAS and torch alike (write it as --threads=N); "
                          "default: all cores")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="measure process CPU time instead of wall time (steadier on a busy "
+                         "machine; sums all threads, so use it with --threads=1)")
     a = ap.parse_args()
     import torch
+
+    global CLOCK
+    if a.cpu_time:
+        CLOCK = time.process_time
 
     threads = a.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
@@ -113,7 +122,7 @@ def main() -> None:
     batches = [16] if a.quick else [128, 16]
     rows = []
     print(f"cores: {threads}; torch {torch.__version__} threads {torch.get_num_threads()}; "
-          f"numpy {np.__version__}")
+          f"numpy {np.__version__}; clock: {'process CPU' if a.cpu_time else 'wall'}")
     print(f"{'net':<16}{'batch':>6}  {'numpy fwd':>10} {'torch fwd':>10} {'ratio':>6}   "
           f"{'numpy step':>10} {'torch step':>10} {'ratio':>6}")
     for label, net, arch in CASES:

@@ -149,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\ndata pipeline vs training consumption ({args.workers} decode threads, "
           f"device {args.device})\n")
-    print(f"{'path':24} {'stage':52} {'images/s':>10} {'step eats':>10} {'headroom':>9}")
+    print(f"{'path':24} {'stage':60} {'images/s':>10} {'step eats':>10} {'headroom':>9}")
     for path, stage, rate, cons in rows:
         c = f"{cons:10.0f}" if cons else f"{'-':>10}"
         h = f"{rate / cons:8.1f}x" if cons else f"{'-':>9}"
-        print(f"{path:24} {stage:52} {rate:10.0f} {c} {h}")
+        print(f"{path:24} {stage:60} {rate:10.0f} {c} {h}")
     print("\nheadroom < 1x: that stage cannot keep the training step fed.")
     return 0
 

@@ -147,18 +147,15 @@ def evaluate_cmd(params_path: str, profile: str | None, fetched: str, run_dir: s
 @click.command("verify")
 @_params_option
 @_profile_option
-@click.option("--fetched", default="runs/pipeline/fetch", show_default=True,
-              type=click.Path(file_okay=False))
 @click.option("--run", "run_dir", default="runs/pipeline/train", show_default=True,
               type=click.Path(file_okay=False))
 @click.option("--out", default="runs/pipeline/verify", show_default=True,
               type=click.Path(file_okay=False))
-def verify_cmd(params_path: str, profile: str | None, fetched: str, run_dir: str,
-               out: str) -> None:
+def verify_cmd(params_path: str, profile: str | None, run_dir: str, out: str) -> None:
     """Equivalence of both implementations on the trained weights, and accuracy vs reported."""
     from alexnet.pipeline_verify import verify_stage
 
-    verify_stage(_profile(params_path, profile), fetched, run_dir, out)
+    verify_stage(_profile(params_path, profile), run_dir, out)
 
 
 PIPELINE_COMMANDS = {"train": train_cmd, "evaluate": evaluate_cmd, "verify": verify_cmd}

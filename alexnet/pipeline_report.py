@@ -157,8 +157,7 @@ def _hardware(train_metrics: dict[str, Any]) -> str:
     threads = train_metrics.get("threads")
     if dev.startswith("cuda"):
         return f"GPU ({dev})"
-    cpus = os.cpu_count()
-    return f"CPU, {threads} torch threads ({cpus} cores)"
+    return f"CPU, {threads} torch threads"
 
 
 def _first_conv_filters(evaluate_dir: Path, figures: Path) -> tuple[str, str] | None:

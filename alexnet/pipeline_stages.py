@@ -41,7 +41,7 @@ from alexnet.pipeline_params import Profile, check_keys, train_fields
 NON_SEMANTIC = {"device", "cache_dir", "workers", "progress", "keep", "checkpoint_every",
                 "eval_batch", "out", "data"}
 STAGE_FILE = "pipeline-stage.json"
-EVALUATE_KEYS = ("views", "original_images", "batch")
+EVALUATE_KEYS = ("views", "original_images", "batch", "device")
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -219,7 +219,8 @@ def evaluate_stage(profile: Profile, fetched: str | Path, run: str | Path, out: 
     out = Path(out)
     pipeline_dir = Path(pipeline_dir) if pipeline_dir else out.parent
     fd = read_fetched(fetched)
-    inf = load_for_inference(run, device="cpu")
+    device = str(settings.get("device", profile.train.get("device", "cpu")))
+    inf = load_for_inference(run, device=device)
     ds = load_dataset(fd.data, size=inf.stored_size, md5=fd.md5, progress=progress)
     if ds.test is None:
         raise DataError(f"{fd.data}: no test split to evaluate on")

@@ -74,7 +74,7 @@ def accuracy_verdict(run: Path) -> dict[str, Any]:
     return {"rows": rows, "within_band": all(r["passed"] for r in rows) if rows else None}
 
 
-def verify_stage(profile: Profile, fetched: str | Path, run: str | Path, out: str | Path, *,
+def verify_stage(profile: Profile, run: str | Path, out: str | Path, *,
                  pipeline_dir: str | Path | None = None, echo=click.echo) -> dict[str, Any]:
     from alexnet.modern import checkpoint as ck
 

@@ -97,7 +97,8 @@ def describe() -> dict[str, Any]:
             "top-1: cases whose two best reference logits are closer than the logits' "
             "tolerance count as near-ties, not disagreements",
         ],
-        "precision": "float32 on both sides; errors measured in float64",
+        "precision": "float32 on both sides (differences of float32 values are exact when "
+                     "they are close)",
     }
 
 

@@ -78,6 +78,7 @@ def _corrupted_matrices(prep: Any, corrupt: Callable[[dict[str, np.ndarray]], No
     mats = {k: np.array(v, copy=True) for k, v in to_2012_matrices(prep.model).items()}
     corrupt(mats)
     from_2012_matrices(prep.model, mats, source="planted fault")
+    prep.port_dirty = True
     try:
         yield
     finally:

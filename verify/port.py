@@ -203,5 +203,7 @@ def run_port(
 
 
 def _copies(mats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {k: np.array(v, copy=True) for k, v in mats.items()}
+    """Own every array: the converter returns views of the port's storage where the
+    layouts coincide (fc matrices, biases), which the next load would overwrite."""
+    return {k: v if v.flags.owndata else v.copy(order="K") for k, v in mats.items()}
 

@@ -38,12 +38,12 @@ def _recording(grads: dict[str, np.ndarray], wsums: dict[str, np.ndarray],
     def wrap(fn):
         def bprop(e, name, d, g, progress, cases):
             if d["type"] != "softmax":
-                grads[name] = np.array(g, copy=True)
+                grads[name] = _to_cases(g)  # a copy, already in (cases, features)
             out = fn(e, name, d, g, progress, cases)
             for target, tg in out:
                 if layers[target]["type"] == "data":
                     prev = grads.get(target)
-                    grads[target] = np.array(tg, copy=True) if prev is None else prev + tg
+                    grads[target] = _to_cases(tg) if prev is None else prev + _to_cases(tg)
             return out
         return bprop
 
@@ -65,8 +65,8 @@ def _recording(grads: dict[str, np.ndarray], wsums: dict[str, np.ndarray],
 
 
 def _to_cases(a: np.ndarray) -> np.ndarray:
-    """(features, cases) -> (cases, features)."""
-    return np.ascontiguousarray(np.asarray(a).reshape(a.shape[0], -1).T)
+    """(features, cases) -> a new (cases, features) array."""
+    return np.array(np.asarray(a).reshape(a.shape[0], -1).T, order="C", copy=True)
 
 
 def run_reference(
@@ -79,7 +79,8 @@ def run_reference(
     """Forward, backward and one update of the engine on (cases, C, H, W) inputs.
 
     ``layers`` are engine-form dicts holding the weights; they are updated in place
-    (the update is part of what is verified), so pass a copy you can spare.
+    (the update is part of what is verified) and the result refers to their arrays, so
+    pass dicts that nothing else will use.
     """
     from alexnet.original.engine import TRAIN, Engine
 
@@ -113,23 +114,27 @@ def run_reference(
     res.loss = coeff * costs[cost_name][0] / n
     softmax = layers[cost["inputs"][1]]
     res.logits = res.acts[softmax["inputs"][0]].copy()
-    scale = np.float64(-1.0 / n)
+    # one float32 rounding (none when the batch is a power of two)
+    scale = np.float32(-1.0 / n)
     for name, g in grads.items():
-        res.grads[name] = (_to_cases(g).astype(np.float64) * scale).astype(np.float32)
+        g *= scale
+        res.grads[name] = g
     for name, g in wsums.items():
-        res.wgrads[name] = (g.astype(np.float64) * scale).astype(np.float32)
+        g *= scale  # wsums holds the recording's own copies
+        res.wgrads[name] = g
     for ps in e.params.values():
         for p in ps:
             res.hyper[p.name] = (float(p.schedule.base), float(p.mom), float(p.wc))
     t0 = time.perf_counter()
     e.update(0.0)
     res.seconds["update"] = time.perf_counter() - t0
+    # the arrays themselves: ``layers`` belongs to this run and nothing updates it again
     for name, d in layers.items():
         if d["type"] not in ("conv", "local", "fc"):
             continue
         for i, (w, v) in enumerate(zip(d["weights"], d["weightsInc"], strict=True)):
-            res.weights_after[f"{name}.weights[{i}]"] = w.copy()
-            res.velocity_after[f"{name}.weights[{i}]"] = v.copy()
-        res.weights_after[f"{name}.biases"] = d["biases"].copy()
-        res.velocity_after[f"{name}.biases"] = d["biasesInc"].copy()
+            res.weights_after[f"{name}.weights[{i}]"] = w
+            res.velocity_after[f"{name}.weights[{i}]"] = v
+        res.weights_after[f"{name}.biases"] = d["biases"]
+        res.velocity_after[f"{name}.biases"] = d["biasesInc"]
     return res

@@ -47,9 +47,13 @@ class Prepared:
     info: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    port_dirty: bool = False
+
     def restore_port(self) -> None:
         """Put the port back to the suite's weights (after a run or a planted fault)."""
-        self.model.load_state_dict(self.pristine, strict=True)
+        if self.port_dirty:
+            self.model.load_state_dict(self.pristine, strict=True)
+            self.port_dirty = False
 
 
 def build_port(arch: str, **config: Any) -> torch.nn.Module:
@@ -196,10 +200,14 @@ def _prepare_user(suite: Suite, graph: Graph, path: Path, backend: Any,
                     info, times)
 
 
-def reference_result(prep: Prepared) -> SideResult:
+def reference_result(prep: Prepared, *, consume: bool = False) -> SideResult:
+    """The engine's run. ``consume`` lets it update ``prep.ref_layers`` in place instead
+    of a copy (when nothing needs the suite's reference weights afterwards)."""
     from alexnet.verify.reference import run_reference
 
-    layers = copy.deepcopy(prep.ref_layers)
+    layers = prep.ref_layers if consume else copy.deepcopy(prep.ref_layers)
+    if consume:
+        prep.ref_layers = {}
     return run_reference(layers, prep.x, prep.labels, backend=prep.backend)
 
 
@@ -207,6 +215,7 @@ def port_result(prep: Prepared, fault: Any = None) -> SideResult:
     from alexnet.verify.port import run_port
 
     prep.restore_port()
+    prep.port_dirty = True  # the update (or a fault) changes the weights from here on
     ctx = fault.applied(prep) if fault is not None else contextlib.nullcontext()
     with ctx:
         data = next(n for n, d in prep.graph.layers.items()
@@ -214,7 +223,6 @@ def port_result(prep: Prepared, fault: Any = None) -> SideResult:
         res = run_port(prep.model, prep.x, prep.labels, mapping=prep.mapping,
                        sizes=prep.graph.sizes(), data_layer=data, velocities=prep.velocities,
                        optimizer_hook=getattr(fault, "optimizer_hook", None))
-    prep.restore_port()
     return res
 
 
@@ -363,7 +371,7 @@ def run_suite(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path
         backend, backend_name = resolved.engine, resolved.name
     t_start = time.perf_counter()
     prep = prepare(suite, backend=backend, weights=weights, arch=arch)
-    ref = reference_result(prep)
+    ref = reference_result(prep, consume=True)
     port = port_result(prep)
     checks = compare_results(prep, ref, port)
     info = {k: v for k, v in prep.info.items() if v is not None}

@@ -38,7 +38,7 @@ def run_self_test(
         if progress:
             progress(f"self-test: preparing {name}")
         prep = prepare(name, backend=backend)
-        ref = reference_result(prep)
+        ref = reference_result(prep, consume=True)
         base = compare_results(prep, ref, port_result(prep))
         baselines.append(SuiteResult(name, prep.suite.arch, backend_name,
                                      prep.suite.description + " (unfaulted baseline)", base,

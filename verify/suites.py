@@ -144,17 +144,25 @@ def synthetic_weights(layers: dict[str, dict[str, Any]], seed: int, gains: dict[
         g = float(gains.get(name, 1.0))
         ws, incs = [], []
         for (rows, cols), std in zip(shapes, d["initW"], strict=True):
-            z = rng.standard_normal((rows, cols), dtype=np.float32)
+            # drawn directly in the matrix's memory order (Fortran for fc: a transposed
+            # C draw), so no copy is needed to lay it out
+            if order == "F":
+                z = rng.standard_normal((cols, rows), dtype=np.float32).T
+            else:
+                z = rng.standard_normal((rows, cols), dtype=np.float32)
             # the velocity reuses the draw in reversed order: independent of the weight at
             # the same position, and half the cost of a second draw
-            v = np.asarray(z[::-1, ::-1] * np.float32(velocity_fraction * std * g), order=order)
+            v = np.multiply(z[::-1, ::-1], np.float32(velocity_fraction * std * g),
+                            order=order)
             z *= np.float32(std * g)
-            ws.append(np.asarray(z, order=order))
+            ws.append(z)
             incs.append(v)
         d["weights"], d["weightsInc"] = ws, incs
         d["biases"] = np.asarray(np.full(bshape, d["initB"], np.float32), order=order)
-        # bias velocities: the first matrix's velocity values (same spread), reshaped
-        d["biasesInc"] = np.asarray(np.resize(incs[0], bshape), order=order)
+        # bias velocities: the first values of the first matrix's velocity (same spread)
+        nb = int(np.prod(bshape))
+        head = incs[0].ravel(order="K")[:nb]
+        d["biasesInc"] = np.asarray(np.resize(head, bshape), order=order)
 
 
 def synthetic_setup(graph: Graph, spec: dict[str, Any] | None = None

@@ -152,6 +152,10 @@ def duration(seconds: Any) -> str:
     return f"{s / 3600:.1f} h"
 
 
+def _views(v: Any) -> str:
+    return f"{v} view" + ("" if v == 1 else "s")
+
+
 def _hardware(train_metrics: dict[str, Any]) -> str:
     dev = str(train_metrics.get("device", "?"))
     threads = train_metrics.get("threads")
@@ -201,27 +205,31 @@ def build_blocks(profile: Profile, pipeline_dir: Path, figures: Path) -> list[Bl
 
     # ---- reported vs reproduced
     modern = ev.get("modern", {})
-    views_txt = ", ".join(f"{pct(s.get('top1_err'))} ({s.get('views')} view"
-                          f"{'s' if s.get('views') != 1 else ''})" for s in modern.values())
+    views_txt = ", ".join(f"{pct(s.get('top1_err'))} ({_views(s.get('views'))})"
+                          for s in modern.values())
     orig = ev.get("original", {})
+    n_test = dataset.get("test_images")
     orig_txt = "-"
     if orig.get("status") == "ok":
-        orig_txt = "; ".join(f"{pct(r['top1_err'])} ({r['views']} view"
-                             f"{'s' if r['views'] != 1 else ''}, first {r['n']} images; port "
-                             f"{pct(r['port_top1_err'])} on the same)"
+        orig_txt = "; ".join(f"{pct(r['top1_err'])} ({_views(r['views'])}, "
+                             + (f"all {r['n']} test images" if r["n"] == n_test
+                                else f"first {r['n']} test images")
+                             + f"; the port: {pct(r['port_top1_err'])} on the same)"
                              for r in orig["views"].values())
     rows = [["test error, top-1", pct(rep.get("top1_err"), 1) if "top1_err" in rep else "-",
              views_txt or pct(tsum.get("test_top1_err"))]]
     if "top5_err" in rep or any(s.get("top5_err") for s in modern.values()):
         rows.append(["test error, top-5", pct(rep.get("top5_err"), 1) if "top5_err" in rep
-                     else "-", ", ".join(pct(s.get("top5_err")) for s in modern.values())])
+                     else "-", ", ".join(f"{pct(s.get('top5_err'))} ({_views(s.get('views'))})"
+                                         for s in modern.values())])
     rows.append(["2012 re-creation (numpy engine), top-1", "-", orig_txt])
     rows.append(["training time", str(rep.get("time") or "-"),
                  f"{duration(tsum.get('wall_s'))} for {tsum.get('epochs', '?')} epochs"])
     rows.append(["hardware", str(rep.get("hardware") or "-"), _hardware(run)])
-    if ver:
-        rows.append(["equivalence of the two implementations", "-",
-                     str(ver.get("verdict") or ver.get("status") or "-")])
+    if ver.get("equivalence_passed") is not None:
+        rows.append(["port and 2012 re-creation, layer by layer on the trained weights", "-",
+                     ("equivalent" if ver["equivalence_passed"] else "NOT equivalent")
+                     + f" ({ver.get('equivalence_checks')} checks)"])
     blocks += [Block("h2", "Reported vs reproduced"),
                Block("table", header=["", "reported", "reproduced"], rows=rows),
                Block("p", f"Reported figure: {rep.get('source', '-')}.")]
@@ -269,7 +277,7 @@ def build_blocks(profile: Profile, pipeline_dir: Path, figures: Path) -> list[Bl
     if curve:
         xs = [float(r["epoch"]) for r in curve]
         ch = LineChart("Top-1 error per epoch", "epoch", "top-1 error", percent=True,
-                       series={"training (augmented)":
+                       series={"training (running)":
                                (xs, [r.get("train_top1_err") for r in curve]),
                                "test": (xs, [r.get("test_top1_err") for r in curve])})
         ch.png(figures / "learning_curve.png")

@@ -113,13 +113,16 @@ def report(params_path: str, profile: str | None, pipeline_dir: str, out: str) -
               type=click.Path(file_okay=False))
 @click.option("--out", default="runs/pipeline/train", show_default=True,
               type=click.Path(file_okay=False))
+@click.option("--max-steps", type=int, help="Stop (with a checkpoint) after N minibatches in "
+              "all; the next run of the stage resumes.")
 @_progress_option
 def train_cmd(params_path: str, profile: str | None, fetched: str, out: str,
-              progress: bool) -> None:
+              max_steps: int | None, progress: bool) -> None:
     """Train with the profile's settings (resumes an interrupted run of the same settings)."""
     from alexnet.pipeline_stages import train_stage
 
-    s = train_stage(_profile(params_path, profile), fetched, out, progress=progress)
+    s = train_stage(_profile(params_path, profile), fetched, out, progress=progress,
+                    max_steps=max_steps)
     if s.get("test_top1_err") is not None:
         click.echo(f"{out}: test error top-1 {100 * s['test_top1_err']:.2f}% "
                    f"({s['test_views']} view(s)) after {s['epochs']} epochs, "

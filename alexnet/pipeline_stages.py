@@ -9,9 +9,9 @@ equivalent command line (printed at the start) would run.
 train
     ``runs/pipeline/train`` is a normal run folder (checkpoints, metrics.json,
     report.md). dvc.yaml marks it ``persist``, so an interrupted stage resumes from its
-    last checkpoint on the next ``dvc repro``; a run made with other settings or other
-    data is removed first. Summaries for DVC: ``metrics/train.json`` (``dvc metrics``)
-    and ``plots/learning_curve.json`` (``dvc plots``).
+    last checkpoint on the next ``dvc repro``; a finished run, or one made with other
+    settings or other data, is removed first. Summaries for DVC: ``metrics/train.json``
+    (``dvc metrics``) and ``plots/learning_curve.json`` (``dvc plots``).
 evaluate
     the port: every view count the profile lists (1, 9 or 10), on the whole test set;
     the 2012 re-creation: the same weights, converted through a 2012 checkpoint
@@ -33,9 +33,16 @@ from typing import Any
 import click
 import numpy as np
 
-from alexnet.errors import ConfigError, DataError
+from alexnet.errors import AlexNetError, ConfigError, DataError
 from alexnet.pipeline_fetch import read_fetched
 from alexnet.pipeline_params import Profile, check_keys, train_fields
+
+
+class TrainingStopped(AlexNetError):
+    """Training stopped early (Ctrl-C or a step limit); the run folder can be resumed."""
+
+    exit_code = 130
+
 
 #: TrainConfig fields that do not change what is computed (a run may resume across them).
 NON_SEMANTIC = {"device", "cache_dir", "workers", "progress", "keep", "checkpoint_every",
@@ -91,8 +98,12 @@ def command_line(settings: dict[str, Any], data: Path, out: Path) -> str:
 
 def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
                 pipeline_dir: str | Path | None = None, progress: bool = True,
-                echo=click.echo) -> dict[str, Any]:
-    """Train (or resume, or reuse) the run in ``out``; write the DVC summaries."""
+                max_steps: int | None = None, echo=click.echo) -> dict[str, Any]:
+    """Train (or resume) the run in ``out``; write the DVC summaries.
+
+    ``max_steps`` stops after that many minibatches in all (with a checkpoint, like
+    Ctrl-C): the stage then fails, and the next call resumes the run.
+    """
     from alexnet.modern.train import TrainConfig, train
 
     out = Path(out)
@@ -101,20 +112,19 @@ def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
     settings = train_settings(profile)
     schedule = settings.get("schedule")
     identity = {"settings": {k: v for k, v in settings.items() if k not in NON_SEMANTIC},
-                "data": fd.manifest["files"][0]}
+                "data": fd.manifest["files"][0], "images": fd.manifest.get("images")}
     previous = _read_json(out / STAGE_FILE)
     metrics = _read_json(out / "metrics.json")
     has_run = (out / "checkpoints").is_dir() and any((out / "checkpoints").glob("ckpt-*.json"))
-    resume = False
-    if has_run and previous == identity:
-        if isinstance(metrics, dict) and metrics.get("status") == "finished":
-            echo(f"{out}: a finished run with these settings and data is there; reusing it")
-            return _train_summaries(profile, out, pipeline_dir, metrics)
-        resume = True
+    finished = isinstance(metrics, dict) and metrics.get("status") == "finished"
+    resume = has_run and previous == identity and not finished
+    if resume:
         echo(f"{out}: resuming the interrupted run from its last checkpoint")
     elif out.exists():
         if has_run:
-            echo(f"{out}: holds a run with other settings or data; starting afresh")
+            why = ("a finished run (DVC re-runs this stage, e.g. `dvc repro --force`)"
+                   if previous == identity else "a run with other settings or data")
+            echo(f"{out}: holds {why}; starting afresh")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(schedule, list):
@@ -130,9 +140,11 @@ def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
               "checkpoint_every", "eval_batch"):
         if k in settings:
             overrides[k] = settings[k]
-    res = train(cfg, resume=resume, overrides=overrides if resume else None)
+    res = train(cfg, resume=resume, overrides=overrides if resume else None,
+                max_steps=max_steps)
     if res.status != "finished":
-        raise click.exceptions.Exit(130)
+        raise TrainingStopped(f"{out}: training {res.status} (last checkpoint "
+                              f"{res.checkpoint}); the next `dvc repro` resumes it")
     return _train_summaries(profile, out, pipeline_dir, res.metrics)
 
 

@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install verify test lint docs clean
+.PHONY: install verify test lint docs reproduce clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/alexnet docs build
+
+reproduce: $(STAMP)
+	mkdir -p data
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 clean:
 	rm -rf $(VENV) docs/_build docs/_generated .pytest_cache

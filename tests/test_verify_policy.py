@@ -200,3 +200,49 @@ def test_renderings_show_every_check_and_the_verdict():
 def test_ratio_of_a_check():
     assert Check("a", "forward", 1.0, 2e-6, 1e-5, True).ratio == pytest.approx(0.2)
     assert math.isinf(Check("a", "forward", None, None, 1e-5, False).ratio)
+
+
+# --------------------------------------------------------------------------------------
+# Max-pool routing at near-ties (alexnet.verify.routing)
+
+
+def _pool_graph():
+    return {"x": {"type": "data", "dataIdx": 0},
+            "p": {"type": "pool", "pool": "max", "inputs": ["x"], "channels": 1,
+                  "imgSize": 4, "sizeX": 2, "start": 0, "stride": 2, "outputsX": 2}}
+
+
+def test_near_tie_reroute_passes_and_steers_the_reference():
+    from alexnet.verify.routing import analyse
+
+    ref = np.zeros((1, 16), np.float32)
+    ref[0, 0], ref[0, 1] = 10.0, 10.0 - 1e-6  # window 0: a near-tie (gap 1e-7 of scale)
+    port = ref.copy()
+    port[0, 1] = 10.0 + 1e-6  # the port's rounding makes the other element the larger
+    routes = analyse(_pool_graph(), {"x": ref}, {"x": port}, {"x": 1e6})
+    (check,) = routes.checks
+    assert check.passed and check.extra["rerouted"] == 1 and check.extra["near_ties"] == 1
+    flat, values = routes.hints["p"]
+    # output (channel 0, window 0, case 0) takes the value of the element the port chose
+    assert flat.tolist() == [0] and values.tolist() == [np.float32(10.0 - 1e-6)]
+
+
+def test_a_clear_reroute_fails():
+    from alexnet.verify.routing import analyse
+
+    ref = np.zeros((1, 16), np.float32)
+    ref[0, 0], ref[0, 1] = 10.0, 5.0
+    port = ref.copy()
+    port[0, 1] = 11.0  # the port pooled an element that is clearly not the maximum
+    routes = analyse(_pool_graph(), {"x": ref}, {"x": port}, {"x": 100})
+    (check,) = routes.checks
+    assert not check.passed and check.max_rel == pytest.approx(0.5)
+    assert "p" not in routes.hints  # never steered: a real error stays visible below
+
+
+def test_exact_ties_are_not_reroutes():
+    from alexnet.verify.routing import analyse
+
+    ref = np.zeros((2, 16), np.float32)  # all-zero windows: exact ties everywhere
+    routes = analyse(_pool_graph(), {"x": ref}, {"x": ref.copy()}, {"x": 10})
+    assert routes.checks[0].passed and routes.checks[0].extra["rerouted"] == 0

@@ -10,13 +10,15 @@ import numpy as np
 from alexnet.verify import policy
 
 #: check kinds, in the order a suite runs them
-KINDS = ("hyperparams", "forward", "loss", "grad", "weight-grad", "velocity", "weights",
-         "top1")
+KINDS = ("hyperparams", "forward", "pool-routing", "loss", "grad", "weight-grad", "velocity",
+         "weights", "top1")
 
 #: what each kind compares, for reports
 KIND_TEXT = {
     "hyperparams": "learning rate, momentum and weight decay of each matrix",
     "forward": "the layer's output on the suite's inputs",
+    "pool-routing": "which element each max-pool window passes its gradient to (the port's "
+                    "choice must be a maximum of the reference's values up to rounding)",
     "loss": "the logistic-regression cost (mean over the minibatch, times coeff)",
     "grad": "the gradient of the loss w.r.t. the layer's output (= its consumers' input)",
     "weight-grad": "the gradient of the loss w.r.t. a weight matrix or bias vector",

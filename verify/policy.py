@@ -46,7 +46,7 @@ measurement: on the default suites the largest error found is 0.9 U sqrt(terms) 
 forward pass of AlexNet2012's conv1, whose inputs are raw pixel values), most tensors
 stay below 0.3 U sqrt(terms), so SAFETY = 16 leaves a margin of more than 15 for other
 BLAS builds, processors and thread counts. The planted faults of the self-test are
-caught at 46 (momentum applied after the step, whose size is set by the suite's starting
+caught at about 50 (momentum applied after the step, whose size is set by the suite's starting
 velocity) to about 24,000 times their tolerance.
 
 Two comparisons are masked, each for a reason of definition rather than arithmetic:
@@ -60,6 +60,14 @@ Two comparisons are masked, each for a reason of definition rather than arithmet
   skip the positions whose reference forward value is 0 and report how many.
 * Top-1 predictions. A case whose two best reference logits are closer than the logits'
   tolerance may legitimately swap; it is reported as a near-tie, not a disagreement.
+
+One comparison is aligned rather than masked: max-pool routing at near-ties. Where two
+elements of a pooling window are equal to within the forward tolerance, rounding decides
+which one receives the window's gradient, and the two sides may choose differently;
+every gradient below would then differ by a whole routed gradient. The verifier reports
+each such window (``pool-routing`` checks: the port's choice must be a maximum of the
+reference's values up to the forward tolerance) and runs the reference's backward with
+the port's choice in those windows only (:mod:`alexnet.verify.routing`).
 """
 
 from __future__ import annotations
@@ -96,6 +104,9 @@ def describe() -> dict[str, Any]:
             "value is exactly 0 (2012 credits every tied maximum, PyTorch one)",
             "top-1: cases whose two best reference logits are closer than the logits' "
             "tolerance count as near-ties, not disagreements",
+            "max pooling: in windows whose two largest inputs are within the forward "
+            "tolerance and that the port routes to the other one, the reference's backward "
+            "follows the port's choice (reported as pool-routing checks)",
         ],
         "precision": "float32 on both sides (differences of float32 values are exact when "
                      "they are close)",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,8 @@ from alexnet.verify.sides import SideResult
 
 @contextlib.contextmanager
 def _recording(grads: dict[str, np.ndarray], wsums: dict[str, np.ndarray],
-               layers: dict[str, dict[str, Any]]) -> Iterator[None]:
+               layers: dict[str, dict[str, Any]],
+               hints: dict[str, tuple[np.ndarray, np.ndarray]]) -> Iterator[None]:
     from alexnet.original import engine as eng
 
     table = eng._BPROP
@@ -39,7 +40,20 @@ def _recording(grads: dict[str, np.ndarray], wsums: dict[str, np.ndarray],
         def bprop(e, name, d, g, progress, cases):
             if d["type"] != "softmax":
                 grads[name] = _to_cases(g)  # a copy, already in (cases, features)
-            out = fn(e, name, d, g, progress, cases)
+            if name in hints:
+                # near-tie windows: route as the port did (see alexnet.verify.routing); the
+                # pooled values are swapped for this backward step only
+                pooled = e.acts[name]
+                routed = pooled.copy()
+                flat, values = hints[name]
+                routed.reshape(-1)[flat] = values
+                e.acts[name] = routed
+                try:
+                    out = fn(e, name, d, g, progress, cases)
+                finally:
+                    e.acts[name] = pooled
+            else:
+                out = fn(e, name, d, g, progress, cases)
             for target, tg in out:
                 if layers[target]["type"] == "data":
                     prev = grads.get(target)
@@ -75,12 +89,15 @@ def run_reference(
     labels: np.ndarray,
     *,
     backend: Any = "numpy",
+    routes_from: Callable[[dict[str, np.ndarray]], Any] | None = None,
 ) -> SideResult:
     """Forward, backward and one update of the engine on (cases, C, H, W) inputs.
 
     ``layers`` are engine-form dicts holding the weights; they are updated in place
     (the update is part of what is verified) and the result refers to their arrays, so
-    pass dicts that nothing else will use.
+    pass dicts that nothing else will use. ``routes_from`` maps the recorded forward
+    activations to :class:`~alexnet.verify.routing.Routes` whose near-tie hints steer the
+    max pools' backward (kept in ``result.routes``).
     """
     from alexnet.original.engine import TRAIN, Engine
 
@@ -99,13 +116,17 @@ def run_reference(
     e.needs_grad[data_name] = True
     grads: dict[str, np.ndarray] = {}
     wsums: dict[str, np.ndarray] = {}
-    with _recording(grads, wsums, layers):
+    hints: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    with _recording(grads, wsums, layers, hints):
         t0 = time.perf_counter()
         costs = e.fprop([feats, labs], TRAIN)
         res.seconds["forward"] = time.perf_counter() - t0
         for name, a in e.acts.items():
             if name != label_name and layers[name]["type"] != "softmax":
                 res.acts[name] = _to_cases(a)
+        if routes_from is not None:
+            res.routes = routes_from(res.acts)
+            hints.update(res.routes.hints)
         t0 = time.perf_counter()
         e.bprop(0.0, n)
         res.seconds["backward"] = time.perf_counter() - t0

@@ -234,7 +234,7 @@ def _terminal_compact(checks: list[dict[str, Any]]) -> list[str]:
             continue
         mark = "ok" if c["passed"] else "FAIL"
         detail = c.get("note") or f"max_rel {fmt(c.get('max_rel'))} (tol {fmt(c['tolerance'])})"
-        out.append(f"  {c['kind']:11s} {c['layer']:{max(w - 10, 1)}s} {mark:4s} {detail}")
+        out.append(f"  {c['kind']:12s} {c['layer']:{max(w - 11, 1)}s} {mark:4s} {detail}")
     out.append("  (cells: worst max|port-ref| / max|ref| over the layer's tensors; tolerance "
                "per tensor in --verbose and the reports)")
     return out

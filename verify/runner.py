@@ -200,15 +200,26 @@ def _prepare_user(suite: Suite, graph: Graph, path: Path, backend: Any,
                     info, times)
 
 
-def reference_result(prep: Prepared, *, consume: bool = False) -> SideResult:
+def reference_result(prep: Prepared, *, consume: bool = False,
+                     port: SideResult | None = None) -> SideResult:
     """The engine's run. ``consume`` lets it update ``prep.ref_layers`` in place instead
-    of a copy (when nothing needs the suite's reference weights afterwards)."""
+    of a copy (when nothing needs the suite's reference weights afterwards). With the
+    ``port``'s result, the max pools' near-tie windows are routed as the port routed
+    them (:mod:`.routing`)."""
     from alexnet.verify.reference import run_reference
+    from alexnet.verify.routing import analyse
 
+    graph = prep.graph.layers
+    fwd = policy.count_terms(graph, prep.x.shape[0]).fwd
+    routes_from = None
+    if port is not None:
+        def routes_from(acts):
+            return analyse(graph, acts, port.acts, fwd)
     layers = prep.ref_layers if consume else copy.deepcopy(prep.ref_layers)
     if consume:
         prep.ref_layers = {}
-    return run_reference(layers, prep.x, prep.labels, backend=prep.backend)
+    return run_reference(layers, prep.x, prep.labels, backend=prep.backend,
+                         routes_from=routes_from)
 
 
 def port_result(prep: Prepared, fault: Any = None) -> SideResult:
@@ -230,10 +241,18 @@ def port_result(prep: Prepared, fault: Any = None) -> SideResult:
 # Comparing
 
 
-def compare_results(prep: Prepared, ref: SideResult, port: SideResult) -> list[Check]:
+def compare_results(prep: Prepared, ref: SideResult, port: SideResult,
+                    routes: Any = None) -> list[Check]:
+    """All check rows. ``routes``: the max-pool routing analysis of this port run (by
+    default the one the reference made, or a fresh one)."""
+    from alexnet.verify.routing import analyse
+
     layers = prep.graph.layers
     n = prep.x.shape[0]
     terms = policy.count_terms(layers, n)
+    if routes is None:
+        routes = ref.routes if ref.routes is not None else analyse(
+            layers, ref.acts, port.acts, terms.fwd)
     tie_layers = policy.tie_masked_layers(layers)
     checks: list[Check] = [_hyper_check(ref, port)]
     skip = {"data", "softmax"}
@@ -242,6 +261,7 @@ def compare_results(prep: Prepared, ref: SideResult, port: SideResult) -> list[C
             continue
         checks.append(_pair(name, "forward", ref.acts.get(name), port.acts.get(name),
                             terms.fwd[name]))
+    checks.extend(routes.checks)
     checks.append(_loss_check(ref, port, terms.top))
     for name, d in layers.items():
         if d["type"] == "softmax" or d["type"].startswith("cost.") or name not in ref.grads:
@@ -371,8 +391,8 @@ def run_suite(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path
         backend, backend_name = resolved.engine, resolved.name
     t_start = time.perf_counter()
     prep = prepare(suite, backend=backend, weights=weights, arch=arch)
-    ref = reference_result(prep, consume=True)
     port = port_result(prep)
+    ref = reference_result(prep, consume=True, port=port)
     checks = compare_results(prep, ref, port)
     info = {k: v for k, v in prep.info.items() if v is not None}
     info["batch"] = int(prep.x.shape[0])

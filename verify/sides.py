@@ -17,6 +17,7 @@ Both sides are reduced to the same conventions before anything is compared:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,3 +34,4 @@ class SideResult:
     logits: np.ndarray | None = None
     loss: float | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    routes: Any = None  # alexnet.verify.routing.Routes the reference followed (if any)

@@ -25,13 +25,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("alexnet.modern.cli", "evaluate"),
     "predict": ("alexnet.modern.cli", "predict"),
     "original": ("alexnet.original.cli", "original"),
-    "tour": ("alexnet.original.cli_tour", "tour"),
+    "tour": ("alexnet.original.museum.cli_tour", "tour"),
     "docs": ("alexnet.docs_build", "docs"),
     "cuda": ("alexnet.cuda.cli", "cuda"),
-    "fetch": ("alexnet.pipeline_cli", "fetch"),
-    "prepare": ("alexnet.pipeline_cli", "prepare"),
-    "pipeline": ("alexnet.pipeline_cli", "pipeline"),
-    "report": ("alexnet.pipeline_cli", "report"),
+    "fetch": ("alexnet.pipeline.cli", "fetch"),
+    "prepare": ("alexnet.pipeline.cli", "prepare"),
+    "pipeline": ("alexnet.pipeline.cli", "pipeline"),
+    "report": ("alexnet.pipeline.cli", "report"),
     "verify": ("alexnet.verify.cli", "verify"),
 }
 

@@ -21,7 +21,7 @@ part file and the next attempt resumes it with an HTTP Range request; a server t
 ignores the Range header (answers 200) restarts it from byte 0. The finished file is
 checked, then renamed into place atomically.
 
-Why not the upstream fetcher's downloader (``alexnet.original.upstream_fetch.download``)?
+Why not the upstream fetcher's downloader (``alexnet.original.museum.fetch.download``)?
 It is the same algorithm but verifies nothing itself (the release is verified file by
 file after unpacking) and its error hints talk about the 2012 release. This module is the
 general version: checksums, mirrors, a cache keyed by checksum, and hints that fit any

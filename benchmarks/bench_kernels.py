@@ -69,7 +69,7 @@ def _time_cuda(fn: Callable[[], object], reps: int) -> float:
 def bench_gpu(reps: int) -> list[dict]:
     import torch
     import torch.nn.functional as F
-    from alexnet.cuda import ops_torch  # noqa: F401  (registers torch.ops.alexnet_cuda)
+    from alexnet.cuda import bindings_torch  # noqa: F401  (registers torch.ops.alexnet_cuda)
     from torch.nn.grad import conv2d_input, conv2d_weight
 
     torch.backends.cudnn.allow_tf32 = False
@@ -158,7 +158,7 @@ def _time_cpu(fn: Callable[[], object], reps: int) -> float:
 
 
 def bench_emulation(reps: int) -> list[dict]:
-    from alexnet.cuda import ops_numpy as ops
+    from alexnet.cuda import bindings_numpy as ops
 
     rng = np.random.default_rng(0)
     rows = []

@@ -48,8 +48,8 @@ def _median_time(fn, repeats: int) -> float:
 def bench_numpy(net: str, batch: int, repeats: int) -> dict[str, float]:
     from alexnet.original import cfgs
     from alexnet.original.engine import TEST, Engine
+    from alexnet.original.initial_weights import init_weights
     from alexnet.original.layer import parse_layers
-    from alexnet.original.weights import init_weights
 
     g = parse_layers(*cfgs.pair(net))
     layers = {n: lay.d for n, lay in g.layers.items()}

@@ -4,7 +4,7 @@ The package promises that the re-creation and the port share one set of kernels.
 port's layer modules (:mod:`alexnet.modern.layers`, :mod:`alexnet.modern.cfgnet`)
 compute with PyTorch by default; :func:`use_backend` re-routes the layers that were
 CUDA kernels in 2012 — convolution (shared and local), pooling, cross-map, same-map and
-contrast normalisation — to :mod:`alexnet.cuda.ops_torch`. On a CPU those run under the
+contrast normalisation — to :mod:`alexnet.cuda.bindings_torch`. On a CPU those run under the
 project's device emulation (slowly, faithfully); on CUDA tensors the nvcc build runs.
 Elementwise layers (neurons, dropout, softmax, fc) stay in PyTorch, as they were plain
 matrix code in 2012 too.
@@ -29,11 +29,11 @@ BACKENDS = ("torch", "cuda-convnet")
 
 def _ops():
     try:
-        from alexnet.cuda import ops_torch
+        from alexnet.cuda import bindings_torch
     except ImportError as exc:  # pragma: no cover - the package ships with the project
         raise BackendUnavailable(
             f"cuda-convnet backend: cannot import the kernels ({exc})") from None
-    return ops_torch
+    return bindings_torch
 
 
 def _dense(x: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ normalisations. Two backends exist:
 ``cuda-convnet``
     the project's own cudaconv2-style kernels (``cuda/``, C ABI declared in
     ``cuda/include/convnet_kernels.h``) through their numpy bindings
-    ``alexnet.cuda.ops_numpy``: the same kernel text a GPU runs, executed on the CPU by
+    ``alexnet.cuda.bindings_numpy``: the same kernel text a GPU runs, executed on the CPU by
     the project's device emulator (slow: it is for checking numerics, not for speed).
     Same arrays, same 2012 layouts; conv filter/image/weight acts (with partialSum
     chunks summed in order), pooling and its undo, and the three normalisations run in
@@ -36,7 +36,7 @@ from alexnet.original.ops_numpy import ConvGeom
 from alexnet.errors import AlexNetError, BackendUnavailable
 
 #: where the cuda helper's bindings are expected (a module exposing the ops_numpy names)
-CUDA_BINDINGS = ("alexnet.cuda.ops_numpy",)
+CUDA_BINDINGS = ("alexnet.cuda.bindings_numpy",)
 
 #: the operations a backend provides (same signatures as in ops_numpy)
 OPERATIONS = (

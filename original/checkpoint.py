@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 from alexnet.original import pickling
-from alexnet.original.weights import check_arrays, matrix_shapes
+from alexnet.original.initial_weights import check_arrays, matrix_shapes
 
 from alexnet.errors import CheckpointError, ConfigError
 
@@ -415,8 +415,8 @@ def import_as_checkpoint(weights: str | Path, layer_def: str | Path, layer_param
     """Make a 2012 checkpoint (zero momentum, epoch 1, before the first batch) from a
     safetensors file, for the definition given; resume it with ``-f``."""
     from alexnet.original.convnet import ConvNet
+    from alexnet.original.initial_weights import init_weights
     from alexnet.original.layer import parse_layers
-    from alexnet.original.weights import init_weights
 
     graph = parse_layers(layer_def, layer_params)
     layers = {name: lay.d for name, lay in graph.layers.items()}

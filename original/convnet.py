@@ -33,6 +33,7 @@ import numpy as np
 from alexnet.original import pickling
 from alexnet.original.engine import Engine
 from alexnet.original.gpumodel import IGPUModel, ModelStateException
+from alexnet.original.initial_weights import init_weights
 from alexnet.original.layer import Layer, LayerGraph, apply_params, parse_layers
 from alexnet.original.options import (
     BooleanOptionParser,
@@ -43,7 +44,6 @@ from alexnet.original.options import (
     OptionsParser,
     StringOptionParser,
 )
-from alexnet.original.weights import init_weights
 
 from alexnet.errors import AlexNetError, DataError
 

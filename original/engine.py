@@ -34,14 +34,14 @@ import numpy as np
 from alexnet.original import ops_numpy as npo
 from alexnet.original.backends import Backend, get_backend
 from alexnet.original.ops_numpy import ConvGeom
-from alexnet.original.update import (
+from alexnet.original.weights import (
     Param,
     accumulate,
     constrain_columns,
     constrain_filter_std,
     make_schedule,
 )
-from alexnet.original.update import update as apply_update
+from alexnet.original.weights import update as apply_update
 
 from alexnet.errors import ConfigError, DataError
 
@@ -90,7 +90,7 @@ class Engine:
     """One network in the 2012 layout, run on a backend.
 
     ``layers``: the 2012 layer dicts (as parsed, with weights added by
-    :func:`alexnet.original.weights.init_weights` or restored from a checkpoint; padding
+    :func:`alexnet.original.initial_weights.init_weights` or restored from a checkpoint; padding
     positive). ``seed`` drives dropout and schedule noise. ``conserve_mem`` recomputes
     conv patches in the backward pass instead of keeping them (2012 ``--conserve-mem``
     also traded speed for memory).

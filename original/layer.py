@@ -10,7 +10,7 @@ each :class:`Layer` carries the dictionary the 2012 parser would have built (sam
 names, same derived values such as ``scale`` already divided by the window), so the
 re-creation's engine, the modern port's builder, the checkpoint writer and the CLI all
 read the same facts. Weights are not made here (the 2012 parser made them as a side
-effect); :mod:`alexnet.original.weights` does that from the graph.
+effect); :mod:`alexnet.original.initial_weights` does that from the graph.
 
 Deliberate differences from 2012, each to give users a clear answer instead of a
 silent one:

@@ -21,7 +21,7 @@ Two conventions of 2012 are kept on purpose because they decide numbers:
   zeros there, so a 224 crop gives 55x55 conv1 maps (``layer.py`` L1004);
 * gradients flowing down the net are NEGATIVE gradients of the cost (the cost layers
   start with ``coeff * (onehot - p)``), and weight gradients are sums over the minibatch
-  (the 1/B appears in the update, :mod:`alexnet.original.update`).
+  (the 1/B appears in the update, :mod:`alexnet.original.weights`).
 
 Every function is dtype-generic (float32 for training, float64 in the tests).
 """

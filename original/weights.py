@@ -1,110 +1,222 @@
-"""Weight and bias creation from a parsed layer graph, the 2012 way.
+"""The 2012 weight-update rule and learning-rate schedules.
 
-Re-creates ``make_weights``/``make_biases`` of the 2012 ``layer.py`` (L777-L825) with the
-per-type shapes and memory orders of L878-L886 (fc), L1068-L1076 (conv) and L1078-L1090
-(local). The 2012 parser made weights as a side effect of parsing; here the parser
-(:mod:`alexnet.original.layer`) stays pure and this module adds the arrays to the layer
-dicts afterwards, in definition order, so one seed gives one network.
+Re-creates ``src/weights.cu`` L146-L198 (``Weights::update``), the gradient-side halves
+in ``src/layer.cu`` L581-L606 (``bpropCommon``/``updateWeights``), L653-L675 (FC),
+L844-L879 (conv), L976-L990 (local), the weight constraints L677-L687, L907-L933, and
+the schedules of ``src/lr.cu`` L35-L186 (fact sheet original-2012.md sections 2.5, 6.5).
 
-Shapes and orders (original-2012.md 4.4):
+The rule, with W a weight matrix, V its increment buffer (``weightsInc``, the momentum
+state stored in checkpoints), eps the scheduled rate, mu the momentum, lambda the decay,
+B the cases in the minibatch and G the minibatch SUM of the negative gradient:
 
-=========  =======================================  =======  ======================
-type       weights[i]                               order    biases
-=========  =======================================  =======  ======================
-conv       (filterChannels*filterSize^2, filters)   C        (filters, 1), or
-                                                             (modules*filters, 1)
-                                                             when not sharedBiases
-local      (modules*filterChannels*filterSize^2,    C        (modules*filters, 1)
-           filters)
-fc         (numInputs[i], outputs)                  Fortran  (1, outputs) Fortran
-=========  =======================================  =======  ======================
+* fc and local weights (2012 ``useGrad`` false) fold the rate into the increment while
+  back-propagating:  V <- mu*V + (eps/B)*G
+* conv weights and every bias (``useGrad`` true) keep G/B in a gradient buffer and in
+  the update do      V <- mu*V + eps*(G/B)
+* then, if lambda > 0:  V <- V - lambda*eps*W   (biases: lambda = 0 always)
+* then                 W <- W + V
+* a matrix whose schedule's BASE rate is 0 gets no gradient and no update at all, not
+  even decay, and its V is left untouched.
 
-Values: N(0,1) * initW[i] drawn in float64 then stored as float32 (2012: ``n.array(initW *
-nr.randn(rows, cols), dtype=single)``); biases the constant initB; the increment
-buffers (``weightsInc``/``biasesInc``) zeros of the same shape and order. The normal
-draws come from numpy's Generator (ziggurat) rather than the legacy ``randn``: 2012's
-seed is unknown anyway, and the legacy generator needs ~20 s for AlexNet's 61M values.
+The two forms are the same algebra; they are kept apart because they round differently
+in float32, and that is what the 2012 code did.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from alexnet.errors import ConfigError
+# --------------------------------------------------------------------------------------
+# Learning-rate schedules (src/lr.cu)
 
 
-def matrix_shapes(d: dict[str, Any]) -> tuple[list[tuple[int, int]], tuple[int, int], str]:
-    """(weight shapes per input, bias shape, memory order) of a weight layer dict."""
-    t = d["type"]
-    if t == "conv":
-        shapes = [(fc * fp, d["filters"]) for fc, fp in zip(d["filterChannels"],
-                                                            d["filterPixels"], strict=True)]
-        nb = d["filters"] if d.get("sharedBiases", True) else d["modules"] * d["filters"]
-        return shapes, (nb, 1), "C"
-    if t == "local":
-        shapes = [(d["modules"] * fc * fp, d["filters"])
-                  for fc, fp in zip(d["filterChannels"], d["filterPixels"], strict=True)]
-        return shapes, (d["modules"] * d["filters"], 1), "C"
-    if t == "fc":
-        return [(ni, d["outputs"]) for ni in d["numInputs"]], (1, d["outputs"]), "F"
-    raise ConfigError(f"layer [{d['name']}] of type {t!r}: this engine cannot create weights "
-                      "for it")
+class Schedule:
+    """A rate as a function of training progress p in [0, 1]; ``base`` from the params file."""
+
+    def __init__(self, base: float, noise_stdev: float = 0.0,
+                 rng: np.random.Generator | None = None):
+        self.base = float(base)
+        self.noise_stdev = float(noise_stdev)
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+
+    def _rate(self, progress: float) -> float:
+        return self.base
+
+    def rate(self, progress: float) -> float:
+        r = self._rate(progress)
+        if self.noise_stdev > 0:
+            # a noisy schedule multiplies by (1 + |N(0,1)| * stdev) on every call (lr.cu L43-L46)
+            r *= 1.0 + abs(float(self.rng.standard_normal())) * self.noise_stdev
+        return r
 
 
-def init_layer(d: dict[str, Any], rng: np.random.Generator) -> None:
-    """Add weights, weightsInc, biases, biasesInc to one layer dict (in place)."""
-    shapes, bshape, order = matrix_shapes(d)
-    if any(d.get("weightSourceLayers", [])):
-        raise ConfigError(f"layer [{d['name']}]: shared weight matrices (weightSource) are not "
-                          "supported by this engine")
-    if d.get("initWFunc") or d.get("initBFunc"):
-        raise ConfigError(f"layer [{d['name']}]: initWFunc/initBFunc hooks are never called "
-                          "(reading a cfg must not run code); initialise from a checkpoint")
-    d["weights"], d["weightsInc"] = [], []
-    for (rows, cols), std in zip(shapes, d["initW"], strict=True):
-        w = np.array(std * rng.standard_normal((rows, cols)), dtype=np.float32, order=order)
-        d["weights"].append(w)
-        d["weightsInc"].append(np.zeros_like(w))
-    d["biases"] = np.array(d["initB"] * np.ones(bshape), dtype=np.float32, order=order)
-    d["biasesInc"] = np.zeros_like(d["biases"])
+class LinearSchedule(Schedule):
+    def __init__(self, base: float, tgt_factor: float, noise_stdev: float = 0.0, rng=None):
+        super().__init__(base, noise_stdev, rng)
+        self.final = self.base / tgt_factor
+
+    def _rate(self, progress: float) -> float:
+        return self.base * (1 - progress) + self.final * progress
 
 
-def init_weights(layers: dict[str, dict[str, Any]], seed: int = 0) -> None:
-    """Create the arrays of every weight layer, in definition order, from one seed."""
-    rng = np.random.default_rng(seed)
-    for d in layers.values():
-        if d["type"] in ("conv", "local", "fc"):
-            init_layer(d, rng)
-        elif d["type"] == "treefc":
-            raise ConfigError(f"layer [{d['name']}]: treefc is not supported by this engine")
+class ExpSchedule(Schedule):
+    """Geometric interpolation written as base ** (1 + p * pow), as lr.cu did."""
+
+    def __init__(self, base: float, tgt_factor: float, noise_stdev: float = 0.0, rng=None):
+        super().__init__(base, noise_stdev, rng)
+        final = self.base / tgt_factor
+        self.pow = 1.0 if self.base == 0 else (math.log(final) / math.log(self.base) - 1)
+
+    def _rate(self, progress: float) -> float:
+        return self.base ** (1.0 + progress * self.pow)
 
 
-def check_arrays(layers: dict[str, dict[str, Any]], where: str) -> None:
-    """Refuse weight arrays of the wrong shape, dtype or order (e.g. another net's checkpoint)."""
-    for d in layers.values():
-        if d["type"] not in ("conv", "local", "fc"):
-            continue
-        shapes, bshape, order = matrix_shapes(d)
-        for key, want in (("weights", shapes), ("weightsInc", shapes)):
-            arrs = d.get(key)
-            if not isinstance(arrs, list) or len(arrs) != len(want):
-                raise ConfigError(f"{where}: layer [{d['name']}] {key}: expected a list of "
-                                  f"{len(want)} matrices")
-            for i, (a, shp) in enumerate(zip(arrs, want, strict=True)):
-                _check_one(a, shp, order, f"{where}: layer [{d['name']}] {key}[{i}]")
-        for key in ("biases", "biasesInc"):
-            _check_one(d.get(key), bshape, order, f"{where}: layer [{d['name']}] {key}")
+class DiscreteExpSchedule(Schedule):
+    """numSteps constant levels sampled from the exp curve, the last one = base/tgtFactor."""
+
+    def __init__(self, base: float, tgt_factor: float, noise_stdev: float = 0.0,
+                 num_steps: int = 2, rng=None):
+        super().__init__(base, noise_stdev, rng)
+        curve = ExpSchedule(base, tgt_factor)
+        self.rates = [curve._rate(i / (num_steps - 1)) for i in range(num_steps - 1)]
+        self.rates.append(self.base / tgt_factor)
+
+    def _index(self, progress: float) -> int:
+        for i in range(len(self.rates)):
+            if progress <= (i + 1) / len(self.rates):
+                return i
+        return len(self.rates) - 1
+
+    def _rate(self, progress: float) -> float:
+        return self.rates[self._index(progress)]
 
 
-def _check_one(a: Any, shape: tuple[int, int], order: str, what: str) -> None:
-    if not isinstance(a, np.ndarray):
-        raise ConfigError(f"{what}: expected a float32 array, got {type(a).__name__}")
-    if a.shape != shape:
-        raise ConfigError(f"{what}: shape {a.shape}, expected {shape}")
-    if a.dtype != np.float32:
-        raise ConfigError(f"{what}: dtype {a.dtype}, expected float32")
-    ok = a.flags.c_contiguous if order == "C" else a.flags.f_contiguous
-    if not ok:
-        raise ConfigError(f"{what}: expected {'C' if order == 'C' else 'Fortran'} memory order")
+class JumpyDiscreteExpSchedule(DiscreteExpSchedule):
+    """As dexp, but in the second half of each step (for 0.2 < p < 0.9) the geometric mean
+    of this level and the previous one."""
+
+    def _rate(self, progress: float) -> float:
+        i = self._index(progress)
+        mid = (i + 0.5) / len(self.rates)
+        if i > 0 and 0.2 < progress < 0.9 and progress > mid:
+            return math.sqrt(self.rates[i] * self.rates[i - 1])
+        return self.rates[i]
+
+
+def make_schedule(spec: dict[str, Any] | None, base: float,
+                  rng: np.random.Generator | None = None) -> Schedule:
+    """Build a schedule from the parser's ``{'type': ..., 'params': {...}}``."""
+    if not spec or spec.get("type", "default") == "default":
+        return Schedule(base, 0.0, rng)
+    p = spec.get("params", {})
+    kind = spec["type"]
+    if kind == "linear":
+        return LinearSchedule(base, p["tgtFactor"], p.get("noiseStdev", 0.0), rng)
+    if kind == "exp":
+        return ExpSchedule(base, p["tgtFactor"], p.get("noiseStdev", 0.0), rng)
+    if kind == "dexp":
+        return DiscreteExpSchedule(base, p["tgtFactor"], p.get("noiseStdev", 0.0),
+                                   int(p["numSteps"]), rng)
+    if kind == "jdexp":
+        return JumpyDiscreteExpSchedule(base, p["tgtFactor"], p.get("noiseStdev", 0.0),
+                                        int(p["numSteps"]), rng)
+    raise ValueError(f"unknown schedule {kind!r}")
+
+
+# --------------------------------------------------------------------------------------
+# One weight matrix (or bias vector) and its update
+
+
+@dataclass
+class Param:
+    """A 2012 ``Weights`` object: the arrays live in the layer dict and are updated in place."""
+
+    name: str
+    w: np.ndarray
+    inc: np.ndarray
+    schedule: Schedule
+    mom: float
+    wc: float
+    use_grad: bool
+    wball: float = 0.0
+    grad: np.ndarray | None = None
+    contributions: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """2012 computes no gradient and does no update when the base rate is 0."""
+        return self.schedule.base > 0
+
+
+def accumulate(p: Param, g_sum: np.ndarray, cases: int, progress: float) -> None:
+    """Fold one minibatch's summed negative gradient into the param (the bprop half).
+
+    ``cases`` is the divisor B (the minibatch size, times --wupdate-freq when several
+    minibatches feed one update).
+    """
+    if not p.active:
+        return
+    t = p.w.dtype.type
+    g_sum = g_sum.reshape(p.w.shape)
+    if p.use_grad:
+        scaled = t(1.0 / cases) * g_sum
+        if p.contributions == 0 or p.grad is None:
+            p.grad = np.array(scaled, dtype=p.w.dtype, order="F" if p.w.flags.f_contiguous
+                              and not p.w.flags.c_contiguous else "C")
+        else:
+            p.grad += scaled
+    else:
+        factor = t(p.schedule.rate(progress) / cases)
+        if p.contributions == 0:
+            p.inc *= t(p.mom)
+        scaled = g_sum * factor if g_sum.base is not None or not g_sum.flags.writeable else \
+            np.multiply(g_sum, factor, out=g_sum)
+        p.inc += scaled
+    p.contributions += 1
+
+
+def update(p: Param, progress: float) -> bool:
+    """Apply the update (Weights::update). Returns False when nothing was done."""
+    if not p.active or p.contributions == 0:
+        return False
+    t = p.w.dtype.type
+    if p.use_grad:
+        p.inc *= t(p.mom)
+        p.inc += t(p.schedule.rate(progress)) * p.grad
+    if p.wc > 0:
+        # the decay term asks the schedule again (a noisy schedule draws anew, as 2012 did)
+        p.inc -= t(p.wc * p.schedule.rate(progress)) * p.w
+    p.w += p.inc
+    p.contributions = 0
+    return True
+
+
+def constrain_columns(w: np.ndarray, wball: float) -> None:
+    """Max-norm (``wball``, the dict's ``wballNormed``): columns whose norm exceeds the
+    limit are scaled to norm ``wball`` (WeightConstraintOperator, include/layer.cuh L61-L70)."""
+    if wball <= 0:
+        return
+    norm2 = (w * w).sum(axis=0)
+    t = w.dtype.type
+    factor = np.where(norm2 > t(wball) * t(wball), t(wball) / np.sqrt(np.maximum(norm2, t(1e-30))),
+                      t(1))
+    w *= factor.astype(w.dtype)[None, :]
+
+
+def constrain_filter_std(w: np.ndarray, lo: float, hi: float) -> None:
+    """Conv ``wcNormMin``/``wcNormMax``: a filter whose standard deviation s lies outside
+    [lo, hi] is multiplied by lo/s or hi/s (WeightContrastNormOperator, src/layer.cu
+    L907-L924); the mean is removed only to measure s."""
+    if hi <= 0:
+        return
+    fz = w.shape[0]
+    centred = w - w.mean(axis=0, keepdims=True)
+    std = np.sqrt((centred * centred).sum(axis=0)) / w.dtype.type(fz)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(std < lo, lo / std, np.where(std > hi, hi / std, 1.0))
+    w *= factor.astype(w.dtype)[None, :]

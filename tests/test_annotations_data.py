@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from alexnet.original import annotations as A
-from alexnet.original.upstream import UpstreamSource, local_copy
+from alexnet.original.museum import annotations as A
+from alexnet.original.museum.upstream import UpstreamSource, local_copy
 
 MIRROR = Path("/work/.mirror/computerhistory+AlexNet-Source-Code/repo")
 
@@ -128,8 +128,8 @@ def _upstream_reader():
     if root is not None:
         return UpstreamSource(root).lines
     if MIRROR.exists():
-        from alexnet.original.upstream import split_lines
-        from alexnet.original.upstream_fetch import read_source
+        from alexnet.original.museum.fetch import read_source
+        from alexnet.original.museum.upstream import split_lines
 
         tree = read_source(MIRROR, A.load_manifest())
         return lambda path: split_lines(tree.files[path].data)

@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from alexnet.original import annotations as A
-from alexnet.original.upstream import TreeFile, build_manifest
+from alexnet.original.museum import annotations as A
+from alexnet.original.museum.upstream import TreeFile, build_manifest
 
 COMMIT = "ab" * 20
 
@@ -258,7 +258,7 @@ def test_quotation_check_catches_copied_text(root, manifest):
 
 
 def test_package_module_and_data_folder_coexist():
-    # ``alexnet.original.annotations`` is this module even though a data folder of the
+    # ``alexnet.original.museum.annotations`` is this module even though a data folder of the
     # same name sits next to it (a module wins over a namespace folder).
     assert A.__file__.endswith("annotations.py")
     assert A.ANNOTATIONS_DIR.is_dir()

@@ -11,8 +11,8 @@ import json
 import re
 
 import pytest
-from alexnet.original import annotations as A
-from alexnet.original import tour_view
+from alexnet.original.museum import annotations as A
+from alexnet.original.museum import tour_view
 from click.testing import CliRunner
 
 from alexnet.cli import cli

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from alexnet.cuda import build, ops_numpy
+from alexnet.cuda import bindings_numpy, build
 from alexnet.cuda.errors import KernelPreconditionError
 
 from alexnet.errors import BackendUnavailable
@@ -31,7 +31,7 @@ SEEDS = (0, 1, 2, 3, 4, 5, 6, 7)
 @pytest.fixture(autouse=True)
 def _reset_seed():
     yield
-    ops_numpy.set_schedule_seed(0)
+    bindings_numpy.set_schedule_seed(0)
 
 
 def _pair_sums(x: np.ndarray, block: int) -> np.ndarray:
@@ -45,28 +45,28 @@ def _pair_sums(x: np.ndarray, block: int) -> np.ndarray:
 def test_race_demo_is_right_with_its_barrier_under_every_schedule():
     x = np.random.default_rng(0).standard_normal(200).astype(np.float32)
     for seed in SEEDS:
-        ops_numpy.set_schedule_seed(seed)
-        np.testing.assert_array_equal(ops_numpy.race_demo(x, block_size=64), _pair_sums(x, 64))
+        bindings_numpy.set_schedule_seed(seed)
+        np.testing.assert_array_equal(bindings_numpy.race_demo(x, block_size=64), _pair_sums(x, 64))
 
 
 def test_seeded_schedules_expose_the_missing_barrier_that_ascending_order_hides():
     x = np.random.default_rng(1).standard_normal(200).astype(np.float32)
     expected = _pair_sums(x, 64)
-    ops_numpy.set_schedule_seed(0)
+    bindings_numpy.set_schedule_seed(0)
     # ascending thread order: each thread's left neighbour already ran (the -deviceemu trap)
-    np.testing.assert_array_equal(ops_numpy.race_demo(x, block_size=64, with_barrier=False),
+    np.testing.assert_array_equal(bindings_numpy.race_demo(x, block_size=64, with_barrier=False),
                                   expected)
     wrong = []
     for seed in SEEDS[1:]:
-        ops_numpy.set_schedule_seed(seed)
-        got = ops_numpy.race_demo(x, block_size=64, with_barrier=False)
+        bindings_numpy.set_schedule_seed(seed)
+        got = bindings_numpy.race_demo(x, block_size=64, with_barrier=False)
         wrong.append(not np.array_equal(got, expected))
     assert all(wrong), "every random schedule should break the barrier-less kernel"
 
 
 def test_schedule_seed_must_fit_64_bits():
     with pytest.raises(KernelPreconditionError, match="seed"):
-        ops_numpy.set_schedule_seed(-1)
+        bindings_numpy.set_schedule_seed(-1)
 
 
 # -- the emulator on its own: a small test program -------------------------------------------
@@ -205,20 +205,20 @@ def test_results_do_not_depend_on_the_number_of_worker_threads():
     rng = np.random.default_rng(11)
     x = rng.standard_normal((8, 7, 7, 33)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 32)).astype(np.float32)
-    ops_numpy.set_schedule_seed(9)
+    bindings_numpy.set_schedule_seed(9)
     try:
-        ops_numpy.set_worker_threads(1)
-        y1 = ops_numpy.filter_acts(x, w, padding_start=-1, groups=2)
-        g1 = ops_numpy.weight_acts(x, y1, filter_size=3, padding_start=-1, groups=2)
-        ops_numpy.set_worker_threads(3)
-        y3 = ops_numpy.filter_acts(x, w, padding_start=-1, groups=2)
-        g3 = ops_numpy.weight_acts(x, y3, filter_size=3, padding_start=-1, groups=2)
+        bindings_numpy.set_worker_threads(1)
+        y1 = bindings_numpy.filter_acts(x, w, padding_start=-1, groups=2)
+        g1 = bindings_numpy.weight_acts(x, y1, filter_size=3, padding_start=-1, groups=2)
+        bindings_numpy.set_worker_threads(3)
+        y3 = bindings_numpy.filter_acts(x, w, padding_start=-1, groups=2)
+        g3 = bindings_numpy.weight_acts(x, y3, filter_size=3, padding_start=-1, groups=2)
     finally:
-        ops_numpy.set_worker_threads(1)
+        bindings_numpy.set_worker_threads(1)
     np.testing.assert_array_equal(y1, y3)
     np.testing.assert_array_equal(g1, g3)
     with pytest.raises(KernelPreconditionError, match=r"\[1, 256\]"):
-        ops_numpy.set_worker_threads(0)
+        bindings_numpy.set_worker_threads(0)
 
 
 def test_bad_launch_shape_and_nested_launch_are_refused(emu_program_output):
@@ -276,7 +276,7 @@ def test_emulation_library_is_cached_by_source_hash():
     mtime = first.stat().st_mtime_ns
     assert build.build_library("emulation") == first
     assert first.stat().st_mtime_ns == mtime, "a cached library must not be rebuilt"
-    assert ops_numpy.host() == "emulation"
+    assert bindings_numpy.host() == "emulation"
 
 
 def test_missing_compiler_is_one_clear_error(monkeypatch):
@@ -348,7 +348,7 @@ def test_cuda_emu_seed_environment_variable_sets_the_default_schedule():
     import sys
 
     code = (
-        "import numpy as np; from alexnet.cuda import ops_numpy as o;"
+        "import numpy as np; from alexnet.cuda import bindings_numpy as o;"
         "x = np.arange(1, 129, dtype=np.float32);"
         "y = o.race_demo(x, block_size=64, with_barrier=False);"
         "e = x.copy(); e[1:] += x[:-1]; e[64] = x[64];"
@@ -370,11 +370,11 @@ def test_concurrent_launches_from_several_os_threads_do_not_interfere():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((16, 6, 6, 40)).astype(np.float32)
     w = rng.standard_normal((16, 3, 3, 32)).astype(np.float32)
-    expected = ops_numpy.filter_acts(x, w, padding_start=-1)
+    expected = bindings_numpy.filter_acts(x, w, padding_start=-1)
 
     def job(seed: int) -> np.ndarray:
-        ops_numpy.set_schedule_seed(seed)
-        return ops_numpy.filter_acts(x, w, padding_start=-1)
+        bindings_numpy.set_schedule_seed(seed)
+        return bindings_numpy.filter_acts(x, w, padding_start=-1)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         for got in pool.map(job, range(8)):

@@ -23,7 +23,7 @@ import shutil
 
 import numpy as np
 import pytest
-from alexnet.cuda import ops_numpy as ops
+from alexnet.cuda import bindings_numpy as ops
 from alexnet.cuda import reference as ref
 from alexnet.cuda.errors import KernelPreconditionError
 

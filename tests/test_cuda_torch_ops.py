@@ -15,7 +15,7 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
-from alexnet.cuda import ops_torch as ot
+from alexnet.cuda import bindings_torch as ot
 from alexnet.cuda.errors import KernelPreconditionError
 
 pytestmark = pytest.mark.skipif(

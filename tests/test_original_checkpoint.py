@@ -13,9 +13,9 @@ import pytest
 from alexnet.original import cfgs, pickling
 from alexnet.original import checkpoint as ckpt
 from alexnet.original.convnet import ConvNet
+from alexnet.original.initial_weights import init_weights
 from alexnet.original.layer import parse_layers
 from alexnet.original.options import OptionException, OptionExpression, OptionsParser
-from alexnet.original.weights import init_weights
 
 from alexnet.errors import CheckpointError
 

@@ -14,9 +14,10 @@ import pytest
 from alexnet.original import cfgs
 from alexnet.original import ops_numpy as ops
 from alexnet.original.engine import TEST, TRAIN, Engine
+from alexnet.original.initial_weights import init_weights
 from alexnet.original.layer import parse_layers
 from alexnet.original.ops_numpy import ConvGeom
-from alexnet.original.update import (
+from alexnet.original.weights import (
     DiscreteExpSchedule,
     ExpSchedule,
     JumpyDiscreteExpSchedule,
@@ -26,7 +27,6 @@ from alexnet.original.update import (
     accumulate,
     update,
 )
-from alexnet.original.weights import init_weights
 
 from alexnet.errors import BackendUnavailable, DataError
 

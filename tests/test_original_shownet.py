@@ -7,8 +7,8 @@ import pytest
 from alexnet.original import batches, cfgs, shownet
 from alexnet.original import checkpoint as ckpt
 from alexnet.original.convnet import ConvNet
+from alexnet.original.initial_weights import init_weights
 from alexnet.original.layer import parse_layers
-from alexnet.original.weights import init_weights
 from PIL import Image
 
 from alexnet.errors import ConfigError

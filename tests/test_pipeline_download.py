@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from alexnet.cli import cli
 from alexnet.download import Pin, download, mirrors_from, obtain
 from alexnet.errors import ChecksumError, ConfigError, DataError
-from alexnet.pipeline_fetch import fetch, read_fetched
-from alexnet.pipeline_params import resolve_profile
+from alexnet.pipeline.fetch import fetch, read_fetched
+from alexnet.pipeline.params import resolve_profile
 
 REPO = Path(__file__).resolve().parent.parent
 PAYLOAD = bytes(range(256)) * 2000  # 512,000 bytes, several read chunks

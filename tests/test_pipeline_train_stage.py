@@ -8,9 +8,9 @@ import pytest
 import yaml
 from _pipeline_fixtures import cifar_python_tarball, md5
 
-from alexnet.pipeline_fetch import fetch
-from alexnet.pipeline_params import resolve_profile
-from alexnet.pipeline_stages import TrainingStopped, train_stage
+from alexnet.pipeline.fetch import fetch
+from alexnet.pipeline.params import resolve_profile
+from alexnet.pipeline.stages import TrainingStopped, train_stage
 
 REPO = Path(__file__).resolve().parent.parent
 

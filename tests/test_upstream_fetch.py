@@ -19,8 +19,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from alexnet.original import upstream
-from alexnet.original.upstream import (
+from alexnet.original.museum import upstream
+from alexnet.original.museum.fetch import download, fetch, read_source
+from alexnet.original.museum.upstream import (
     Manifest,
     TreeFile,
     UpstreamMismatch,
@@ -28,7 +29,6 @@ from alexnet.original.upstream import (
     local_copy,
     write_manifest,
 )
-from alexnet.original.upstream_fetch import download, fetch, read_source
 from click.testing import CliRunner
 
 from alexnet.cli import cli

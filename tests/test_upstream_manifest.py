@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from alexnet.original.upstream import (
+from alexnet.original.museum.upstream import (
     MANIFEST_PATH,
     TreeFile,
     build_manifest,
@@ -120,7 +120,7 @@ def test_missing_manifest_file(tmp_path):
 
 @pytest.mark.skipif(not MIRROR.exists(), reason="needs the local mirror of the release")
 def test_regenerating_from_the_mirror_gives_the_committed_manifest():
-    from alexnet.original.upstream_fetch import tree_from_source
+    from alexnet.original.museum.fetch import tree_from_source
 
     m = build_manifest(tree_from_source(MIRROR, UPSTREAM_COMMIT))
     assert m == load_manifest()

@@ -13,7 +13,7 @@ Modules:
 
 * :mod:`.policy` — the tolerance policy (what counts as rounding, and why);
 * :mod:`.compare` — one comparison, one check row;
-* :mod:`.reference`, :mod:`.port` — run each implementation and record every layer;
+* :mod:`.record_original`, :mod:`.record_port` — run each implementation and record every layer;
   :mod:`.sides` — the common layout both are reduced to;
 * :mod:`.convert` — weights from one side to the other through the checkpoint code;
 * :mod:`.suites`, :mod:`.inputs`, :mod:`.bundled` — the bundled suites, their generated

@@ -206,7 +206,7 @@ def reference_result(prep: Prepared, *, consume: bool = False,
     of a copy (when nothing needs the suite's reference weights afterwards). With the
     ``port``'s result, the max pools' near-tie windows are routed as the port routed
     them (:mod:`.routing`)."""
-    from alexnet.verify.reference import run_reference
+    from alexnet.verify.record_original import run_reference
     from alexnet.verify.routing import analyse
 
     graph = prep.graph.layers
@@ -223,7 +223,7 @@ def reference_result(prep: Prepared, *, consume: bool = False,
 
 
 def port_result(prep: Prepared, fault: Any = None) -> SideResult:
-    from alexnet.verify.port import run_port
+    from alexnet.verify.record_port import run_port
 
     prep.restore_port()
     prep.port_dirty = True  # the update (or a fault) changes the weights from here on

@@ -134,7 +134,7 @@ def synthetic_weights(layers: dict[str, dict[str, Any]], seed: int, gains: dict[
     ``RandomState``; for 61 M weights that is several times slower, and the verifier only
     needs the distribution and determinism).
     """
-    from alexnet.original.weights import matrix_shapes
+    from alexnet.original.initial_weights import matrix_shapes
 
     rng = np.random.Generator(np.random.PCG64(seed))
     for name, d in layers.items():

@@ -3,8 +3,8 @@
 * the cfg language: layer types, neuron specs, schedules and ignored keys, from the
   one cfg parser (``alexnet.original.layer``);
 * the upstream manifest: its top-level fields and counts, from ``original/UPSTREAM.json``
-  through ``alexnet.original.upstream``;
-* the annotation data: what it currently holds, from ``alexnet.original.annotations``.
+  through ``alexnet.original.museum.upstream``;
+* the annotation data: what it currently holds, from ``alexnet.original.museum.annotations``.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def manifest_table() -> str:
 
 
 def annotation_counts() -> str:
-    ann = importlib.import_module("alexnet.original.annotations")
+    ann = importlib.import_module("alexnet.original.museum.annotations")
     data = ann.load_all()
     cov = ann.coverage(data)
     notes = sum(len(a.notes) for a in data.files.values())
@@ -91,7 +91,7 @@ def annotation_counts() -> str:
         ["cfg families", str(len(data.families))],
     ]
     return ("What the annotation data holds on this build (from "
-            "`alexnet.original.annotations.coverage`):\n\n" + md_table(["", "count"], rows,
+            "`alexnet.original.museum.annotations.coverage`):\n\n" + md_table(["", "count"], rows,
                                                                        align="lr"))
 
 

@@ -2,7 +2,7 @@
 
 One page per annotated upstream file, the guided tour, the paper-vs-code ledger and
 the cfg families, all rendered from the annotation data (format:
-``.helpers/ANNOTATIONS.md``; loader: ``alexnet.original.annotations``). The docs
+``.helpers/ANNOTATIONS.md``; loader: ``alexnet.original.museum.annotations``). The docs
 restate nothing: change the YAML and the pages follow.
 
 Upstream text is never part of the repository. When a *verified* copy of the pinned
@@ -425,12 +425,13 @@ def render_index_fragment(data: Data, pages: list[str]) -> str:
 
 def generate(out: Output) -> None:
     try:
-        loader = importlib.import_module("alexnet.original.annotations")
+        loader = importlib.import_module("alexnet.original.museum.annotations")
     except ImportError as exc:
         out.write_text(
             "fragments/original-toc.md",
             not_available("the annotated pages.",
-                          f"Their loader `alexnet.original.annotations` is missing ({exc})."),
+                          f"Their loader `alexnet.original.museum.annotations` is missing "
+                          f"({exc})."),
         )
         return
     aset = loader.load_all()  # a malformed file raises: the build must not hide it

@@ -3,7 +3,7 @@
 Two levels:
 
 * ``torch.ops.alexnet_cuda.*`` -- one custom operator per kernel routine, on tensors in the
-  2012 layouts (images (C, H, W, N) and so on; see :mod:`alexnet.cuda.ops_numpy`), float32
+  2012 layouts (images (C, H, W, N) and so on; see :mod:`alexnet.cuda.bindings_numpy`), float32
   and contiguous. The forward operators carry their 2012 gradients (``register_autograd``):
   filter_acts -> img_acts + weight_acts, local_pool -> max/avg undo, the norms -> their
   undo routines. CUDA tensors run the nvcc-built library on the tensor's device and current

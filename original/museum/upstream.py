@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from alexnet import UPSTREAM_COMMIT, UPSTREAM_REPO
 from alexnet.errors import ChecksumError, DataError
 
-MANIFEST_PATH = Path(__file__).with_name("UPSTREAM.json")
+MANIFEST_PATH = Path(__file__).parent.parent / "UPSTREAM.json"
 MANIFEST_FORMAT = 1
 CACHE_ENV = "ALEXNET_CACHE"
 LICENSE_SPDX = "BSD-2-Clause"

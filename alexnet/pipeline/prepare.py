@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from alexnet.errors import ConfigError
-from alexnet.pipeline_fetch import read_fetched
-from alexnet.pipeline_params import check_keys
+from alexnet.pipeline.fetch import read_fetched
+from alexnet.pipeline.params import check_keys
 
 #: Images per 2012 batch file (the CIFAR-10 batches of the 2011 release held 10,000).
 BATCH_SIZE = 10000

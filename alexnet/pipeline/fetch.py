@@ -24,7 +24,7 @@ import click
 
 from alexnet.download import Obtained, Pin, link_or_copy, mirrors_from, obtain, verify
 from alexnet.errors import DataError
-from alexnet.pipeline_params import DataSpec, Profile
+from alexnet.pipeline.params import DataSpec, Profile
 
 MANIFEST = "sources.json"
 FORMAT = 1

@@ -34,8 +34,8 @@ import click
 import numpy as np
 
 from alexnet.errors import AlexNetError, ConfigError, DataError
-from alexnet.pipeline_fetch import read_fetched
-from alexnet.pipeline_params import Profile, check_keys, train_fields
+from alexnet.pipeline.fetch import read_fetched
+from alexnet.pipeline.params import Profile, check_keys, train_fields
 
 
 class TrainingStopped(AlexNetError):
@@ -341,8 +341,8 @@ def _engine_from_port(inf, folder: Path):
     from alexnet.modern.build import CFG_ARCHS, MODULE_ARCHS
     from alexnet.original import cfgs, convdata
     from alexnet.original.engine import Engine
+    from alexnet.original.initial_weights import init_weights
     from alexnet.original.layer import parse_layers
-    from alexnet.original.weights import init_weights
     from alexnet.verify.convert import reference_from_port
 
     model = inf.model

@@ -1,7 +1,7 @@
 """``alexnet tour``: read the 2012 source with our notes, in the terminal.
 
-Thin: loading and checking are in :mod:`alexnet.original.annotations`, rendering in
-:mod:`alexnet.original.tour_view`.
+Thin: loading and checking are in :mod:`alexnet.original.museum.annotations`, rendering in
+:mod:`alexnet.original.museum.tour_view`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import json
 import sys
 
 import click
-from alexnet.original.annotations import AnnotationError, coverage, load_all, validate
-from alexnet.original.upstream import CACHE_ENV, Manifest, UpstreamSource, local_copy
+from alexnet.original.museum.annotations import AnnotationError, coverage, load_all, validate
+from alexnet.original.museum.upstream import CACHE_ENV, Manifest, UpstreamSource, local_copy
 
 
 def resolve_path(name: str, manifest: Manifest) -> str:
@@ -71,7 +71,7 @@ def tour(file: str | None, line: int | None, walk: bool, show_coverage: bool, as
     it the notes are shown with links to the pinned lines on GitHub. Coverage counts the
     67 files that are not cfg files; cfg files are covered by families (families.yaml).
     """
-    from alexnet.original import tour_view
+    from alexnet.original.museum import tour_view
 
     if line is not None and file is None:
         raise click.UsageError("--line needs a FILE")

@@ -4,9 +4,9 @@
 ``alexnet pipeline train|evaluate|verify`` run the port's training, evaluation and the
 verifier with a profile's settings from params.yaml (the plain ``alexnet train`` /
 ``evaluate`` / ``verify`` take options instead). All of them are thin: they parse
-options and call :mod:`alexnet.pipeline_fetch`, :mod:`alexnet.pipeline_prepare`,
-:mod:`alexnet.pipeline_stages`, :mod:`alexnet.pipeline_verify` and
-:mod:`alexnet.pipeline_report`.
+options and call :mod:`alexnet.pipeline.fetch`, :mod:`alexnet.pipeline.prepare`,
+:mod:`alexnet.pipeline.stages`, :mod:`alexnet.pipeline.verify` and
+:mod:`alexnet.pipeline.report`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ _progress_option = click.option("--progress/--no-progress", default=True, show_d
 
 
 def _profile(params_path: str, profile: str | None):
-    from alexnet.pipeline_params import resolve_profile
+    from alexnet.pipeline.params import resolve_profile
 
     return resolve_profile(params_path, profile)
 
@@ -52,7 +52,7 @@ def fetch(params_path: str, profile: str | None, out: str, data_dir: str, mirror
     interrupted downloads; a file that does not match its checksum is deleted and the
     command stops with exit status 2.
     """
-    from alexnet.pipeline_fetch import fetch as run
+    from alexnet.pipeline.fetch import fetch as run
 
     prof = _profile(params_path, profile)
     m = run(prof, out, data_dir=data_dir, mirror=mirror, source=source, cache_dir=cache_dir,
@@ -73,7 +73,7 @@ def fetch(params_path: str, profile: str | None, out: str, data_dir: str, mirror
 def prepare(params_path: str, profile: str | None, fetched: str, out: str,
             cache_dir: str | None, progress: bool) -> None:
     """Mean image, RGB PCA and the 2012 batch files of the fetched data set."""
-    from alexnet.pipeline_prepare import prepare as run
+    from alexnet.pipeline.prepare import prepare as run
 
     prof = _profile(params_path, profile)
     info = run(fetched, out, prof.prepare, params_path=params_path,
@@ -95,7 +95,7 @@ def prepare(params_path: str, profile: str | None, fetched: str, out: str,
               type=click.Path(file_okay=False))
 def report(params_path: str, profile: str | None, pipeline_dir: str, out: str) -> None:
     """Markdown + HTML report: reported vs reproduced, curves, filters, confusion."""
-    from alexnet.pipeline_report import write_report
+    from alexnet.pipeline.report import write_report
 
     prof = _profile(params_path, profile)
     paths = write_report(prof, pipeline_dir, out)
@@ -119,7 +119,7 @@ def report(params_path: str, profile: str | None, pipeline_dir: str, out: str) -
 def train_cmd(params_path: str, profile: str | None, fetched: str, out: str,
               max_steps: int | None, progress: bool) -> None:
     """Train with the profile's settings (resumes an interrupted run of the same settings)."""
-    from alexnet.pipeline_stages import train_stage
+    from alexnet.pipeline.stages import train_stage
 
     s = train_stage(_profile(params_path, profile), fetched, out, progress=progress,
                     max_steps=max_steps)
@@ -142,7 +142,7 @@ def train_cmd(params_path: str, profile: str | None, fetched: str, out: str,
 def evaluate_cmd(params_path: str, profile: str | None, fetched: str, run_dir: str, out: str,
                  progress: bool) -> None:
     """Test error of the trained net: the port (all views) and the 2012 re-creation."""
-    from alexnet.pipeline_stages import evaluate_stage
+    from alexnet.pipeline.stages import evaluate_stage
 
     evaluate_stage(_profile(params_path, profile), fetched, run_dir, out, progress=progress)
 
@@ -156,7 +156,7 @@ def evaluate_cmd(params_path: str, profile: str | None, fetched: str, run_dir: s
               type=click.Path(file_okay=False))
 def verify_cmd(params_path: str, profile: str | None, run_dir: str, out: str) -> None:
     """Equivalence of both implementations on the trained weights, and accuracy vs reported."""
-    from alexnet.pipeline_verify import verify_stage
+    from alexnet.pipeline.verify import verify_stage
 
     verify_stage(_profile(params_path, profile), run_dir, out)
 

@@ -1,7 +1,7 @@
 """``alexnet original fetch`` and ``alexnet original manifest``.
 
-Thin wrappers: the work is in :mod:`alexnet.original.upstream_fetch` and
-:mod:`alexnet.original.upstream`, which the tests call directly.
+Thin wrappers: the work is in :mod:`alexnet.original.museum.fetch` and
+:mod:`alexnet.original.museum.upstream`, which the tests call directly.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from alexnet.original.upstream import (
+from alexnet.original.museum.upstream import (
     CACHE_ENV,
     MANIFEST_PATH,
     UpstreamMismatch,
@@ -40,7 +40,7 @@ def fetch(ctx: click.Context, source: str | None, cache_dir: str | None, force: 
     missing, extra or changed file the full list is printed and the exit status is 2.
     Offline: pass --from with a clone, a tarball or a folder.
     """
-    from alexnet.original.upstream_fetch import fetch as do_fetch
+    from alexnet.original.museum.fetch import fetch as do_fetch
 
     try:
         result = do_fetch(source, cache_dir=cache_dir, force=force, progress=not quiet)
@@ -74,7 +74,7 @@ def manifest(source: str, output: str | None, commit: str | None) -> None:
     SOURCE is a git repository (bare or not), a tarball or a folder. Maintainers only:
     the committed manifest pins what every annotation's line numbers refer to.
     """
-    from alexnet.original.upstream_fetch import tree_from_source
+    from alexnet.original.museum.fetch import tree_from_source
 
     pinned = load_manifest()
     commit = commit or pinned.commit

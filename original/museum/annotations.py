@@ -49,12 +49,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from alexnet.original.upstream import Manifest, UpstreamSource, local_copy
-from alexnet.original.upstream import load_manifest as _load_manifest
+from alexnet.original.museum.upstream import Manifest, UpstreamSource, local_copy
+from alexnet.original.museum.upstream import load_manifest as _load_manifest
 
 from alexnet.errors import DataError
 
-ANNOTATIONS_DIR = Path(__file__).with_name("annotations")
+ANNOTATIONS_DIR = Path(__file__).parent.parent / "annotations"
 CC2011_REPO = "https://github.com/dnouri/cuda-convnet"
 CC2011_COMMIT = "6627f678f986b9993fe61e331c731bb8aadf8896"
 CC2011_PREFIX = "cc2011:"

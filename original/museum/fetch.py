@@ -11,7 +11,7 @@ Sources (``alexnet original fetch --from …``):
 * a plain folder holding the files.
 
 Whatever the source, nothing reaches the cache until every file matched the manifest;
-a mismatch raises :class:`~alexnet.original.upstream.UpstreamMismatch` listing every
+a mismatch raises :class:`~alexnet.original.museum.upstream.UpstreamMismatch` listing every
 missing, extra and changed file. GitHub's archives are generated on the fly and their
 compressed bytes are not stable, so we verify the files inside, never the archive.
 
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from alexnet.original.upstream import (
+from alexnet.original.museum.upstream import (
     Manifest,
     Problem,
     TreeFile,

@@ -27,8 +27,8 @@ from typing import Any
 import click
 
 from alexnet.errors import AlexNetError, ConfigError
-from alexnet.pipeline_params import Profile, check_keys
-from alexnet.pipeline_stages import write_json
+from alexnet.pipeline.params import Profile, check_keys
+from alexnet.pipeline.stages import write_json
 
 VERIFY_KEYS = ("backend", "equivalence")
 

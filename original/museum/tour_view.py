@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Callable
 
 import click
-from alexnet.original.annotations import (
+from alexnet.original.museum.annotations import (
     AnnotationSet,
     Coverage,
     FileAnnotation,

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from alexnet.pipeline_figures import Heatmap, LineChart, image_png
-from alexnet.pipeline_params import Profile
+from alexnet.pipeline.figures import Heatmap, LineChart, image_png
+from alexnet.pipeline.params import Profile
 
 # --------------------------------------------------------------------------------------
 # Blocks

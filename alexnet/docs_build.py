@@ -21,23 +21,42 @@ import click
 
 from alexnet.errors import AlexNetError
 
-DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
+#: the checkout this package was installed from (an editable install), if any
+INSTALLED_DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 
 
-def docs_dir() -> Path:
-    """The Sphinx source folder of this checkout (docs are not part of a wheel)."""
-    if not (DOCS_DIR / "conf.py").is_file():
+def checkout_root(start: str | Path | None = None) -> Path | None:
+    """The clone of this project that contains ``start`` (default: the working folder).
+
+    A clone is recognised by ``pyproject.toml`` beside ``docs/conf.py``. Walking up from
+    the working folder, not from this module, is what makes ``alexnet docs build`` write
+    into the checkout it is run from: with several clones on one machine the installed
+    package may live in another one, whose ``docs/_build`` must not be touched.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "docs" / "conf.py").is_file():
+            return folder
+    return None
+
+
+def docs_dir(start: str | Path | None = None) -> Path:
+    """The Sphinx source folder of the checkout run from (docs are not part of a wheel)."""
+    root = checkout_root(start)
+    if root is None:
         raise AlexNetError(
-            f"{DOCS_DIR}: no docs/conf.py here; the documentation is built from a clone "
-            "of the repository, not from an installed package"
+            f"{Path(start or Path.cwd()).resolve()}: not inside a clone of this project (no "
+            "pyproject.toml with docs/conf.py here or above); the documentation is built "
+            "from a clone of the repository, not from an installed package"
         )
-    return DOCS_DIR
+    return root / "docs"
 
 
-def sphinx_command(builder: str, out: Path, doctrees: Path, *, quiet: bool = False) -> list[str]:
+def sphinx_command(builder: str, out: Path, doctrees: Path, *, quiet: bool = False,
+                   src: Path | None = None) -> list[str]:
     """The exact sphinx-build invocation (also what CI runs)."""
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", builder,
-           "-d", str(doctrees), str(docs_dir()), str(out)]
+           "-d", str(doctrees), str(src or docs_dir()), str(out)]
     if quiet:
         cmd.insert(3, "-q")
     return cmd
@@ -49,10 +68,13 @@ def build_docs(
     doctest: bool = False,
     clean: bool = False,
     quiet: bool = False,
+    checkout: str | Path | None = None,
 ) -> int:
     """Build the HTML site (and optionally run the page examples); return Sphinx's status.
 
-    ``out`` defaults to ``docs/_build/html``. ``clean`` removes previous output and the
+    The site is built from, and written into, the checkout of the working folder
+    (:func:`docs_dir`), or of ``checkout`` when given. ``out`` defaults to
+    ``docs/_build/html`` there. ``clean`` removes previous output and the
     cached doctrees first, which is what a fresh clone sees.
     """
     if importlib.util.find_spec("sphinx") is None:
@@ -60,19 +82,20 @@ def build_docs(
             "Sphinx is not installed: install the docs extra, "
             "pip install -e '.[docs]' (sphinx, furo, myst-parser, sphinx-click)"
         )
-    src = docs_dir()
+    src = docs_dir(checkout)
     build_root = src / "_build"
     html = Path(out) if out else build_root / "html"
     doctrees = build_root / "doctrees"
     if clean:
         for path in (html, doctrees, build_root / "doctest"):
             shutil.rmtree(path, ignore_errors=True)
-    status = subprocess.call(sphinx_command("html", html, doctrees, quiet=quiet))
+    status = subprocess.call(sphinx_command("html", html, doctrees, quiet=quiet, src=src))
     if status == 0 and doctest:
         # the pages generated for the HTML build are current: don't make them twice
         env = {**os.environ, "ALEXNET_DOCS_REUSE_GENERATED": "1"}
         status = subprocess.call(
-            sphinx_command("doctest", build_root / "doctest", doctrees, quiet=quiet), env=env
+            sphinx_command("doctest", build_root / "doctest", doctrees, quiet=quiet, src=src),
+            env=env,
         )
     return status
 
@@ -84,7 +107,8 @@ def docs() -> None:
 
 @docs.command("build")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output folder for the HTML site (default: docs/_build/html).")
+              help="Output folder for the HTML site (default: docs/_build/html of the clone "
+                   "the command is run in).")
 @click.option("--doctest", is_flag=True, help="Also run the examples in the pages.")
 @click.option("--clean", is_flag=True, help="Start from scratch, as a fresh clone would.")
 @click.option("--quiet", "-q", is_flag=True, help="Only print warnings and errors.")
@@ -98,8 +122,13 @@ def build(ctx: click.Context, out: str | None, doctest: bool, clean: bool, quiet
     beside the notes. Exit status: Sphinx's.
     """
     t0 = time.perf_counter()
+    src = docs_dir()
+    if src.resolve() != INSTALLED_DOCS_DIR.resolve():
+        click.echo(f"note: building {src}; the installed alexnet package is another checkout "
+                   f"({INSTALLED_DOCS_DIR.parent}), whose code the generated pages document",
+                   err=True)
     status = build_docs(out, doctest=doctest, clean=clean, quiet=quiet)
-    where = Path(out) if out else docs_dir() / "_build" / "html"
+    where = Path(out) if out else src / "_build" / "html"
     elapsed = time.perf_counter() - t0
     if status == 0:
         click.echo(f"docs built in {elapsed:.1f} s: {where / 'index.html'}")

@@ -11,11 +11,11 @@ import json
 import re
 
 import pytest
-from alexnet.original.museum import annotations as A
-from alexnet.original.museum import tour_view
 from click.testing import CliRunner
 
 from alexnet.cli import cli
+from alexnet.original.museum import annotations as A
+from alexnet.original.museum import tour_view
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -133,7 +133,8 @@ def test_render_file_window_around_a_line(data):
     path, ann = next((p, a) for p, a in data.files.items() if a.notes)
     note = ann.notes[0]
     out = tour_view.render_file(path, data, fake_reader(data), line=note.lines[0])
-    numbers = [int(m.group(1)) for m in re.finditer(r"^\s*(\d+)[| ] <synthetic", out, re.M)]
+    # (the line asked for carries the ">" mark in the gutter)
+    numbers = [int(m.group(1)) for m in re.finditer(r"^[>\s]*(\d+)[| ] <synthetic", out, re.M)]
     assert numbers[0] == max(1, note.lines[0] - 3)
     assert numbers[-1] == min(data.manifest.get(path).lines, note.lines[1] + 3)
 
@@ -160,3 +161,51 @@ def test_original_group_lists_fetch():
     res = CliRunner().invoke(cli, ["original", "--help"])
     assert res.exit_code == 0
     assert "fetch" in res.output and "manifest" in res.output
+
+
+def test_line_view_marks_the_line_asked_for(data):
+    path, ann = next((p, a) for p, a in data.files.items() if a.notes)
+    target = ann.notes[0].lines[0]
+    out = tour_view.render_file(path, data, fake_reader(data), line=target)
+    marked = [ln for ln in out.splitlines() if ln.startswith(tour_view.TARGET)]
+    assert len(marked) == 1 and f"<synthetic line {target} of " in marked[0]
+    assert f"line {target} marked" in out
+
+
+def test_notes_keep_their_permalinks_with_a_copy(data):
+    path = next(p for p, a in data.files.items() if a.notes)
+    out = tour_view.render_file(path, data, fake_reader(data))
+    for note in data.files[path].notes:
+        assert A.permalink(path, note.lines, data.manifest) in out
+
+
+def test_markdown_line_links_ask_for_the_plain_view(data):
+    md = next((p for p in data.manifest.paths if p.endswith(".md")), None)
+    if md is None:
+        pytest.skip("the manifest lists no Markdown file")
+    assert data.manifest.permalink(md, 3, 5).endswith(f"{md}?plain=1#L3-L5")
+    assert "?plain=1" not in data.manifest.permalink(md)
+    assert "?plain=1" not in data.manifest.permalink("layer.py", 3, 5)
+
+
+def test_one_stop_and_its_errors(runner, data):
+    n = len(data.tour.stops)
+    res = runner.invoke(cli, ["tour", "--stop", "2"])
+    assert res.exit_code == 0, res.output
+    assert f"[2/{n}] {data.tour.stops[1].title}" in res.output
+    assert f"[1/{n}]" not in res.output and "alexnet tour --stop 3" in res.output
+    too_far = runner.invoke(cli, ["tour", "--stop", str(n + 1)])
+    assert too_far.exit_code == 2 and f"{n} stops" in too_far.output
+    with_file = runner.invoke(cli, ["tour", "layer.py", "--stop", "1"])
+    assert with_file.exit_code == 2
+
+
+def test_prose_wraps_to_the_terminal_width(runner, monkeypatch, data):
+    for columns in (60, 140):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        res = runner.invoke(cli, ["tour", "--tour", "--no-pager"])
+        assert res.exit_code == 0
+        prose = [ln for ln in res.output.splitlines() if not ln.lstrip().startswith("http")]
+        assert max(len(ln) for ln in prose) <= columns
+        assert any(len(ln) > columns - 15 for ln in prose)  # and it uses the width
+    assert tour_view.terminal_width() >= tour_view.MIN_WIDTH

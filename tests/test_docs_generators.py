@@ -36,7 +36,7 @@ def graph145():
 
 
 def test_parameter_count_of_definition_145_matches_the_paper(graph145) -> None:
-    # weights + biases of the two-tower net; the same total the fact sheet derives from
+    # weights + biases of the two-tower net; the same total docs/architecture/index.md derives from
     # the paper's layer sizes (exact integer arithmetic, no tolerance)
     total = sum(docsgen_architecture.layer_params(lay) for lay in graph145)
     assert total == 60_965_224
@@ -135,3 +135,118 @@ def test_markdown_helpers_survive_awkward_text() -> None:
 )
 def test_rst_problems_flags_only_real_markup_errors(text: str, broken: bool) -> None:
     assert bool(alexnet_docs.rst_problems(text)) is broken
+
+
+# --------------------------------------------------------------------------------------
+# the cross-reference (Pygments tokens), on text written for this test
+
+
+def test_xref_finds_cpp_definitions_and_uses() -> None:
+    import upstream_xref
+
+    header = "\n".join([
+        "#define WIDTH 4",
+        "class Message {",
+        "protected:",
+        "    Matrix* _mask;",
+        "    int _a, _b;",
+        "public:",
+        "    Message(int x) : _a(x) {}",
+        "    virtual Matrix& clone() const;",
+        "};",
+        "enum Kind {FIRST, SECOND};",
+        "typedef std::vector<Message*> MessageV;",
+    ]) + "\n"
+    body = "\n".join([
+        "// Message in a comment is not a use",
+        "template <class Op> void Matrix::combine(Op op, Matrix& b) {",
+        "    b.applyTwice(op);  /* called, defined elsewhere */",
+        "    Message* m = new Message(WIDTH);",
+        "    m->_mask = NULL;",
+        "}",
+    ]) + "\n"
+    entries = upstream_xref.build({"inc/m.cuh": header, "src/m.cu": body})
+    kinds = {name: e.kinds for name, e in entries.items()}
+    assert kinds["WIDTH"] == ["macro"]
+    assert "class" in kinds["Message"] and "method" in kinds["Message"]
+    assert kinds["_mask"] == ["member"] and kinds["_a"] == ["member"]
+    assert kinds["_b"] == ["member"]
+    assert kinds["clone"] == ["method declaration"]
+    assert kinds["FIRST"] == ["enumerator"] and kinds["MessageV"] == ["typedef"]
+    assert kinds["combine"] == ["method"]
+    assert entries["combine"].definitions[0].scope == "Matrix"
+    assert kinds["applyTwice"] == ["external"]
+    assert "Op" not in entries  # a template parameter, not a class
+    uses = {(s.path, s.line) for s in entries["Message"].uses}
+    assert ("src/m.cu", 4) in uses and ("src/m.cu", 1) not in uses  # comments don't count
+    assert ("src/m.cu", 5) in {(s.path, s.line) for s in entries["_mask"].uses}
+
+
+def test_xref_finds_python_definitions() -> None:
+    import upstream_xref
+
+    text = "\n".join([
+        "LIMIT = 3",
+        "class Parser(object):",
+        "    KIND = 'x'",
+        "    def __init__(self):",
+        "        self.count = 0",
+        "        local = 1",
+        "    def parse(self, s):",
+        "        return helper(s) + LIMIT  # helper in a comment",
+        "def helper(s):",
+        "    return s",
+    ]) + "\n"
+    entries = upstream_xref.build({"p.py": text})
+    assert entries["LIMIT"].kinds == ["variable"]
+    assert entries["Parser"].kinds == ["class"]
+    assert entries["KIND"].kinds == ["class attribute"]
+    assert entries["count"].kinds == ["attribute"]
+    assert entries["parse"].kinds == ["method"] and entries["helper"].kinds == ["function"]
+    assert "local" not in entries
+    assert [s.line for s in entries["helper"].uses] == [8]
+    groups = dict(upstream_xref.names_by_initial(entries))
+    assert "_" in groups and "P" in groups  # __init__ sorts under "_"
+
+
+def test_docs_build_writes_into_the_checkout_it_runs_from(tmp_path: Path) -> None:
+    from alexnet import docs_build
+    from alexnet.errors import AlexNetError
+
+    clone = tmp_path / "clone"
+    (clone / "docs").mkdir(parents=True)
+    (clone / "docs" / "conf.py").write_text("")
+    (clone / "pyproject.toml").write_text("")
+    (clone / "docs" / "deep").mkdir()
+    assert docs_build.checkout_root(clone / "docs" / "deep") == clone
+    assert docs_build.docs_dir(clone / "docs" / "deep") == clone / "docs"
+    with pytest.raises(AlexNetError, match="not inside a clone"):
+        docs_build.docs_dir(tmp_path)
+    cmd = docs_build.sphinx_command("html", tmp_path / "out", tmp_path / "dt",
+                                    src=clone / "docs")
+    assert str(clone / "docs") in cmd
+
+
+def test_code_excerpts_link_lines_and_wrap_per_line() -> None:
+    import docsgen_original
+
+    lines = ["<span>a</span>", "b", "c"]
+    own = docsgen_original.code_block(lines, 1, 2)
+    assert 'id="L1"' in own and own.count('class="cl"') == 2
+    elsewhere = docsgen_original.code_block(lines, 2, 3, page="src-x-cu")
+    assert 'href="files/src-x-cu.html#L2"' in elsewhere and 'id="L' not in elsewhere
+    assert 'id="L' not in docsgen_original.code_block(lines, 1, 1, page=None)
+    assert docsgen_original._first_sentence("One. Two. Three") == "One."
+
+
+def test_original_pages_without_a_copy_say_notes_only(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("alexnet.original.museum.annotations")
+    import docsgen_original
+
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "empty-cache"))
+    docsgen_original.generate(Output(tmp_path / "gen"))
+    original = tmp_path / "gen" / "original"
+    assert "Not on this build" in (original / "xref.md").read_text()
+    for page in ("tour.md", "ledger.md"):
+        text = (original / page).read_text()
+        assert "Notes only" in text and "annot-excerpt" not in text

@@ -6,9 +6,12 @@ The site is built once per module with the same command as CI, ``alexnet docs bu
 (``--dump-dom`` after a virtual-time budget, ``--screenshot``), so no WebDriver or
 websocket library is needed. Checked: key pages render with their title and main
 content, every internal link and anchor resolves, the search page finds pages for a
-query, and every image decodes (in Pillow, and in the browser). Screenshots of the key
-pages go to ``$ALEXNET_ARTIFACTS/docs-screenshots`` (CI keeps them) or to a temporary
-folder.
+query, and every image decodes (in Pillow, and in the browser). At 1366, 1440 and 1920
+px the layout is measured in the browser (code column width, no code box or formula that
+scrolls inside itself, no table cell cut short) and screenshotted. Screenshots go to
+``$ALEXNET_ARTIFACTS/docs-screenshots`` (CI keeps them) or to a temporary folder. On a
+build with a fetched copy of the 2012 source, the cross-reference's names are checked in
+the search index too.
 
 Without Sphinx the module is skipped; without Chromium only the browser tests are.
 """
@@ -225,6 +228,15 @@ def test_search_index_holds_key_terms(site: Path) -> None:
         assert f'"{term}' in index, f"search index lacks {term!r}"
 
 
+def test_cross_reference_names_are_searchable(site: Path) -> None:
+    if not (site / "_generated" / "original" / "xref" / "c.html").is_file():
+        pytest.skip("no fetched copy of the 2012 source on this build: no cross-reference")
+    index = (site / "searchindex.js").read_text(encoding="utf-8")
+    for name in ("getClone", "applyTernary", "_sexMask", "CopyMessage"):
+        assert f'"{name}"' in index, f"the search index lacks the name {name!r}"
+    assert "getClone" in (site / "genindex.html").read_text(encoding="utf-8")
+
+
 # --------------------------------------------------------------------------------------
 # in a real browser
 
@@ -294,3 +306,86 @@ def test_images_load_in_browser(site: Path, server: str, chromium: str, profile:
     assert results, "no images were checked"
     broken = [r for r in results if r["w"] <= 0 or r["h"] <= 0]
     assert not broken, f"images the browser could not decode: {broken[:5]}"
+
+
+# --------------------------------------------------------------------------------------
+# layout at the common laptop and desktop widths
+
+LAYOUT_WIDTHS = (1366, 1440, 1920)
+#: the narrowest code column accepted on an annotated page (about 90 characters)
+MIN_CODE_PX = 600
+
+LAYOUT_PAGE = """<!doctype html><meta charset="utf-8"><title>layout check</title>
+<style>html,body{margin:0}iframe{border:0;width:100vw;height:100vh;display:block}</style>
+<pre id="out">pending</pre>
+<script>
+const page = new URLSearchParams(location.search).get("p");
+const frame = document.createElement("iframe");
+frame.onload = () => {
+  const d = frame.contentDocument;
+  const over = (el) => el.scrollWidth > el.clientWidth + 1;
+  const code = [...d.querySelectorAll(".annot-code pre")];
+  const maths = [...d.querySelectorAll(".math-wrapper")];
+  const cells = [...d.querySelectorAll("table td")];
+  document.getElementById("out").textContent = JSON.stringify({
+    page,
+    code: code.length,
+    code_min_px: code.length ? Math.min(...code.map((p) => p.clientWidth)) : null,
+    code_scrolling: code.filter(over).length,
+    math: maths.length,
+    math_scrolling: maths.filter(over).length,
+    cut_cells: cells.filter((c) => over(c) || c.textContent.trim().endsWith("\\u2026")).length,
+  });
+};
+frame.src = page;
+document.body.appendChild(frame);
+</script>
+"""
+
+
+def _annotated_page(site: Path) -> str | None:
+    """An annotated file page that shows code (only on a build with a fetched copy)."""
+    for path in sorted((site / "_generated" / "original" / "files").glob("*.html")):
+        if "annot-code" in path.read_text(encoding="utf-8"):
+            return str(path.relative_to(site))
+    return None
+
+
+@pytest.mark.parametrize("width", LAYOUT_WIDTHS)
+def test_layout_at_common_widths(site: Path, server: str, chromium: str, profile: Path,
+                                 artifacts: Path, width: int) -> None:
+    (site / "_layout_check.html").write_text(LAYOUT_PAGE, encoding="utf-8")
+    pages = ["architecture/formulas.html", "_generated/original/ledger.html"]
+    code_page = _annotated_page(site)
+    if code_page:
+        pages += [code_page, "_generated/original/tour.html"]
+    for page in pages:
+        shot = artifacts / f"layout-{width}-{page.replace('/', '_').removesuffix('.html')}.png"
+        run_browser(chromium, profile, server + page, f"--window-size={width},1000",
+                    "--virtual-time-budget=3000", f"--screenshot={shot}")
+        assert shot.is_file() and shot.stat().st_size > 10_000, f"{page}: empty screenshot"
+        w = _png_size(shot)[0]
+        assert w == width, f"{page}: screenshot is {w} px wide, not {width}"
+        dom = run_browser(chromium, profile,
+                          server + "_layout_check.html?" + urllib.parse.urlencode({"p": page}),
+                          f"--window-size={width},1000", "--virtual-time-budget=8000",
+                          "--dump-dom")
+        text = html.unescape(dom.split('<pre id="out">', 1)[1].split("</pre>", 1)[0])
+        assert text != "pending", f"{page}: the layout check did not finish at {width} px"
+        got = json.loads(text)
+        assert got["math_scrolling"] == 0, f"{page} at {width} px: formulas scroll: {got}"
+        assert got["cut_cells"] == 0, f"{page} at {width} px: table cells are cut: {got}"
+        if got["code"]:
+            assert got["code_scrolling"] == 0, f"{page} at {width} px: code scrolls: {got}"
+            assert got["code_min_px"] >= MIN_CODE_PX, (
+                f"{page} at {width} px: code column only {got['code_min_px']} px: {got}")
+    if not code_page:
+        pytest.skip("no fetched copy of the 2012 source on this build: code layout unchecked "
+                    "(run `alexnet original fetch` before the tests)")
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size

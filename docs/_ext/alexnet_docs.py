@@ -220,6 +220,9 @@ def setup(app: Sphinx) -> dict[str, object]:
     app.add_html_math_renderer(
         "mathml", inline_renderers=(visit_math, None), block_renderers=(visit_displaymath, None)
     )
+    # names of the 2012 source (the cross-reference): searchable objects, in the index
+    app.add_object_type("upstream", "upstream", indextemplate="single: %s (2012 source)",
+                        objname="name in the 2012 source")
     app.connect("builder-inited", generate)
     app.connect("autodoc-process-docstring", verbatim_if_broken, priority=900)
     app.setup_extension("sphinx_click")

@@ -9,7 +9,12 @@
   weights restored with the port's checkpoint checks), their five most probable
   classes drawn as bars.
 
-Without bundled weights the pages say so; nothing is drawn from thin air.
+Both figures are drawn from the bundled CIFAR-10 weights on every build; the filter
+grid is also drawn from imported ImageNet weights when the build finds them (any
+``*.safetensors`` under ``<cache>/weights/imagenet/``, the cache of ``alexnet original
+fetch``; the port's ``alexnet-owt`` work imports them there). Each caption says which
+weights it shows. Without bundled weights the pages say so; nothing is drawn from thin
+air.
 """
 
 from __future__ import annotations
@@ -23,6 +28,27 @@ from typing import Any
 from docsgen_common import ROOT, Output, code, md_escape, not_available
 
 BUNDLED = ROOT / "verify" / "bundled"
+#: imported ImageNet weights, below the cache root of ``alexnet original fetch``
+IMAGENET_SUBDIR = ("weights", "imagenet")
+
+
+def imagenet_weights() -> list[Path]:
+    """Imported ImageNet weight files, if this machine has any (never required)."""
+    try:
+        from alexnet.original.museum.upstream import cache_root
+    except ImportError:
+        return []
+    folder = cache_root().joinpath(*IMAGENET_SUBDIR)
+    return sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+
+
+def weights_origin(path: Path) -> str:
+    """What a caption says about where the weights come from."""
+    if path.parent.resolve() == BUNDLED.resolve():
+        return (f"the bundled CIFAR-10 weights {code(path.name)}, trained by this project "
+                "(not the 2012 weights, which were never released)")
+    return (f"imported ImageNet weights {code(path.name)} (from this machine's cache, not "
+            "part of the repository)")
 
 
 def _first_conv(tensors: dict[str, Any]) -> tuple[str, Any] | None:
@@ -99,7 +125,7 @@ def filters_section(out: Output) -> None:
     from safetensors.numpy import load_file
 
     parts = []
-    for path in files:
+    for path in files + imagenet_weights():
         found = _first_conv(load_file(str(path)))
         if found is None:
             continue
@@ -111,7 +137,7 @@ def filters_section(out: Output) -> None:
             f":::{{figure}} /_generated/{rel}\n:alt: {n} first-layer filters of {k} by {k} "
             f"pixels from {md_escape(path.name)}\n\n"
             f"The {n} first-layer filters ({k}\u00d7{k}\u00d73, tensor {code(name)}) "
-            f"of {code(path.name)}, scaled together to the full colour range and "
+            f"of {weights_origin(path)}, scaled together to the full colour range and "
             "enlarged. Drawn at build time.\n:::\n"
         )
     out.write_text(
@@ -189,6 +215,7 @@ def predictions_section(out: Output) -> None:
         return
     import numpy as np
     import torch
+
     from alexnet.modern.build import build_model
     from alexnet.verify import bundled
 
@@ -220,8 +247,10 @@ def predictions_section(out: Output) -> None:
         "fragments/figure-predictions.md",
         f":::{{figure}} /_generated/figures/predictions.png\n:alt: {len(images)} test images "
         f"with the five classes the bundled net finds most probable\n\n"
-        f"The bundled test images, one per class, through the bundled net {code(name)}, "
-        f"computed at build time: the five most probable classes of each, the true class "
+        f"The bundled CIFAR-10 test images, one per class, through the bundled net "
+        f"{code(name)} (weights trained by this project on CIFAR-10, not the 2012 ImageNet "
+        f"weights, which were never released), computed at build time: the five most "
+        f"probable classes of each, the true class "
         f"in green; {right} of {len(images)} classified correctly.{note}\n:::\n",
     )
 

@@ -19,13 +19,12 @@ names every place tried and what was wrong there.
 Downloads stream into ``<name>.part`` with a tqdm bar. An interrupted download keeps its
 part file and the next attempt resumes it with an HTTP Range request; a server that
 ignores the Range header (answers 200) restarts it from byte 0. The finished file is
-checked, then renamed into place atomically.
+checked, then renamed into place atomically and durably (:func:`alexnet.io.commit_file`).
 
-Why not the upstream fetcher's downloader (``alexnet.original.museum.fetch.download``)?
-It is the same algorithm but verifies nothing itself (the release is verified file by
-file after unpacking) and its error hints talk about the 2012 release. This module is the
-general version: checksums, mirrors, a cache keyed by checksum, and hints that fit any
-pinned file; the upstream fetcher can delegate to :func:`download` unchanged.
+:func:`download` is the project's one HTTP downloader: the upstream fetcher
+(:mod:`alexnet.original.museum.fetch`) calls it too, without a checksum pin (GitHub's
+archives are built on the fly, so their bytes are not stable; the release is verified
+file by file after unpacking) and with its own ``hint``.
 """
 
 from __future__ import annotations
@@ -46,6 +45,8 @@ from tqdm import tqdm
 
 from alexnet import __version__
 from alexnet.errors import ChecksumError, ConfigError, DataError
+from alexnet.io import atomic_open, commit_file
+from alexnet.io import file_digests as plain_file_digests
 
 CHUNK = 1 << 16
 USER_AGENT = f"alexnet-preserved/{__version__} (+pinned download)"
@@ -118,18 +119,10 @@ def file_digests(path: str | Path, algos: Iterable[str], *, progress: bool = Fal
                  desc: str | None = None) -> dict[str, str]:
     """Hex digests of a file in one pass (a progress bar for big files when asked)."""
     path = Path(path)
-    hashes = {a: hashlib.new(a) for a in algos}
     size = path.stat().st_size
-    with (
-        open(path, "rb") as fh,
-        tqdm(total=size, unit="B", unit_scale=True, desc=desc or f"checking {path.name}",
-             disable=not progress or size < (64 << 20), leave=False) as bar,
-    ):
-        while chunk := fh.read(1 << 20):
-            for h in hashes.values():
-                h.update(chunk)
-            bar.update(len(chunk))
-    return {a: h.hexdigest() for a, h in hashes.items()}
+    with tqdm(total=size, unit="B", unit_scale=True, desc=desc or f"checking {path.name}",
+              disable=not progress or size < (64 << 20), leave=False) as bar:
+        return plain_file_digests(path, algos, on_chunk=bar.update)
 
 
 def mismatch(path: str | Path, pin: Pin, *, progress: bool = False) -> str | None:
@@ -243,7 +236,7 @@ def download(
                 part.unlink(missing_ok=True)
                 raise ChecksumError(f"{url}: {problem}; the download was deleted (a corrupt "
                                     "transfer, a changed file on the server or a wrong pin)")
-        os.replace(part, dest)
+        commit_file(part, dest)
         return dest
     kept = (f"; the partial file {part} is kept and the next attempt resumes it"
             if part.exists() else "")
@@ -291,24 +284,19 @@ def _join(base: str, name: str) -> str:
 
 def _copy_verified(src: Path, dest: Path, pin: Pin, progress: bool) -> None:
     """Copy ``src`` to ``dest`` atomically, only if the copy matches the pin."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    try:
-        with (
-            open(src, "rb") as fin,
-            open(tmp, "wb") as fout,
-            tqdm(total=src.stat().st_size, unit="B", unit_scale=True,
-                 desc=f"copy {src.name}", disable=not progress, leave=False) as bar,
-        ):
-            while chunk := fin.read(1 << 20):
-                fout.write(chunk)
-                bar.update(len(chunk))
-        problem = mismatch(tmp, pin)
+    with (
+        open(src, "rb") as fin,
+        atomic_open(dest, mode="umask") as fout,
+        tqdm(total=src.stat().st_size, unit="B", unit_scale=True,
+             desc=f"copy {src.name}", disable=not progress, leave=False) as bar,
+    ):
+        while chunk := fin.read(1 << 20):
+            fout.write(chunk)
+            bar.update(len(chunk))
+        fout.flush()
+        problem = mismatch(fout.name, pin)  # the copy, before it takes the real name
         if problem:
             raise ChecksumError(f"{src}: {problem}")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def obtain(
@@ -424,6 +412,6 @@ def link_or_copy(src: Path, dest: Path) -> None:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+        commit_file(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

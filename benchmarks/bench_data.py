@@ -1,6 +1,6 @@
 """Data-pipeline throughput against the rate a training step consumes images.
 
-    .venv/bin/python benchmarks/bench_data.py [--datasets ../shared/datasets]
+    .venv/bin/python benchmarks/bench_data.py [--datasets DIR]
         [--consume-cifar N] [--consume-imagenet N] [--no-measure] [--device cpu]
 
 Two paths, each in two stages:
@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
 from alexnet.modern.augment import Augmenter, mean_image, rgb_pca
 from alexnet.modern.data import decode_image
 
@@ -79,6 +80,7 @@ def bench_imagenet_decode(files: list[Path], fast: bool, workers: int, repeat: i
 
 def measure_consumer(arch: str, batch: int, steps: int, device: str) -> float:
     import torch
+
     from alexnet.modern import build_model
 
     model = build_model(arch).to(device).train()

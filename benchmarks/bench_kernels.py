@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from alexnet.geometry import conv_output_size, pool_output_size
+
 BATCH = 128
 
 # AlexNet (one-tower form, towers as groups; paper section 3.5): (name, C, size, F, S, stride,
@@ -42,10 +44,6 @@ CONV_LAYERS = [
 POOL_LAYERS = [("pool1", 96, 55), ("pool2", 256, 27), ("pool5", 256, 13)]
 NORM_LAYERS = [("rnorm1", 96, 55), ("rnorm2", 256, 27)]
 PARTIAL_SUM = {"conv1": 5, "conv2": 3, "conv3": 13, "conv4": 13, "conv5": 13}  # layers-145
-
-
-def _modules(size: int, S: int, pad: int, stride: int) -> int:
-    return 1 + -(-(2 * pad + size - S) // stride)
 
 
 def _time_cuda(fn: Callable[[], object], reps: int) -> float:
@@ -69,8 +67,9 @@ def _time_cuda(fn: Callable[[], object], reps: int) -> float:
 def bench_gpu(reps: int) -> list[dict]:
     import torch
     import torch.nn.functional as F
-    from alexnet.cuda import bindings_torch  # noqa: F401  (registers torch.ops.alexnet_cuda)
     from torch.nn.grad import conv2d_input, conv2d_weight
+
+    from alexnet.cuda import bindings_torch  # noqa: F401  (registers torch.ops.alexnet_cuda)
 
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -86,7 +85,7 @@ def bench_gpu(reps: int) -> list[dict]:
               f"ratio {ours / theirs:6.2f}", flush=True)
 
     for name, C, size, Fo, S, stride, pad, groups in CONV_LAYERS:
-        m = _modules(size, S, pad, stride)
+        m = conv_output_size(size, filter_size=S, stride=stride, padding=pad)
         extra = (m - 1) * stride + S - size - 2 * pad
         x = torch.randn(BATCH, C, size, size, device=dev)
         w = torch.randn(Fo, C // groups, S, S, device=dev) * 0.01
@@ -116,7 +115,7 @@ def bench_gpu(reps: int) -> list[dict]:
     for name, C, size in POOL_LAYERS:
         x = torch.randn(BATCH, C, size, size, device=dev)
         xc = x.permute(1, 2, 3, 0).contiguous()
-        o = -(-(size - 3) // 2) + 1
+        o = pool_output_size(size, size=3, stride=2)
         y = ops.local_pool(xc, "max", 3, 0, 2, o)
         g = torch.randn_like(y)
         ours = _time_cuda(lambda: ops.local_pool(xc, "max", 3, 0, 2, o), reps)
@@ -170,7 +169,7 @@ def bench_emulation(reps: int) -> list[dict]:
     ]:
         x = rng.standard_normal((C, size, size, N)).astype(np.float32)
         w = rng.standard_normal((C // groups, S, S, Fo)).astype(np.float32)
-        m = _modules(size, S, pad, stride)
+        m = conv_output_size(size, filter_size=S, stride=stride, padding=pad)
         g = rng.standard_normal((Fo, m, m, N)).astype(np.float32)
         flops = 2.0 * Fo * m * m * N * (C // groups) * S * S
         geo = dict(padding_start=-pad, stride=stride, groups=groups)

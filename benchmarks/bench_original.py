@@ -66,6 +66,7 @@ def bench_numpy(net: str, batch: int, repeats: int) -> dict[str, float]:
 
 def bench_torch(arch: str, batch: int, repeats: int) -> dict[str, float]:
     import torch
+
     from alexnet.modern import build_model
 
     torch.manual_seed(0)

@@ -19,9 +19,11 @@ import ctypes
 import functools
 
 import numpy as np
+
 from alexnet.cuda import abi
 from alexnet.cuda.build import load_library
 from alexnet.cuda.errors import KernelPreconditionError
+from alexnet.geometry import conv_output_size, pool_output_size
 
 
 @functools.cache
@@ -111,21 +113,6 @@ def _ints(name: str, **values: int) -> None:
             raise KernelPreconditionError(f"{name}: {key} must be an int, got {v!r}")
 
 
-def num_modules(img_size: int, filter_size: int, padding_start: int, stride: int) -> int:
-    """Modules per axis by the 2012 rule ``1 + ceil((2*pad + img - S) / stride)``."""
-    if stride <= 0:
-        raise KernelPreconditionError(f"stride must be positive, got {stride}")
-    pad = -padding_start
-    return 1 + -(-(2 * pad + img_size - filter_size) // stride)
-
-
-def pool_outputs(img_size: int, size: int, start: int, stride: int) -> int:
-    """Pooled outputs per axis by the 2012 default ``ceil((img - start - size) / stride) + 1``."""
-    if stride <= 0:
-        raise KernelPreconditionError(f"stride must be positive, got {stride}")
-    return -(-(img_size - start - size) // stride) + 1
-
-
 # -- convolution --------------------------------------------------------------------------
 
 
@@ -175,8 +162,8 @@ def filter_acts(
             f"{name}: filters have {cg} channels per group x {groups} groups, images have {C}"
         )
     MY, MX = modules or (
-        num_modules(H, S, padding_start, stride),
-        num_modules(W, S, padding_start, stride),
+        conv_output_size(H, filter_size=S, stride=stride, padding=-padding_start),
+        conv_output_size(W, filter_size=S, stride=stride, padding=-padding_start),
     )
     if m is not None and m != MY * MX:
         raise KernelPreconditionError(
@@ -336,7 +323,8 @@ def local_pool(
     _ints(name, size=size, stride=stride, start=start)
     C, S, _, N = images.shape
     S = _square(name, images)
-    outputs = pool_outputs(S, size, start, stride) if outputs is None else outputs
+    if outputs is None:
+        outputs = pool_output_size(S, size=size, stride=stride, start=start)
     target = np.empty((C, outputs, outputs, N), np.float32)
     abi.call(_lib(), "convnet_local_pool", _ptr(images), _ptr(target), N, C, S,
              abi.POOL_TYPES[pool], size, start, stride, outputs, None)
@@ -589,8 +577,6 @@ __all__ = [
     "local_max_undo",
     "local_mean",
     "local_pool",
-    "num_modules",
-    "pool_outputs",
     "race_demo",
     "response_norm",
     "response_norm_undo",

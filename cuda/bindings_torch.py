@@ -24,10 +24,12 @@ from __future__ import annotations
 import ctypes
 
 import torch
+from torch import Tensor
+
 from alexnet.cuda import abi
 from alexnet.cuda.build import load_library
 from alexnet.cuda.errors import KernelPreconditionError
-from torch import Tensor
+from alexnet.geometry import conv_output_size, pool_output_size
 
 NS = "alexnet_cuda"
 
@@ -76,20 +78,6 @@ def _launch_target(t: Tensor) -> tuple[ctypes.CDLL, int | None]:
 
 def _p(t: Tensor) -> int:
     return t.data_ptr()
-
-
-def num_modules(img_size: int, filter_size: int, padding: int, stride: int) -> int:
-    """Output positions per axis by the 2012 rule ``1 + ceil((2*padding + img - S) / stride)``."""
-    if stride <= 0:
-        raise KernelPreconditionError(f"stride must be positive, got {stride}")
-    return 1 + -(-(2 * padding + img_size - filter_size) // stride)
-
-
-def pool_outputs(img_size: int, size: int, stride: int, start: int = 0) -> int:
-    """Pooled outputs per axis by the 2012 rule ``ceil((img - start - size) / stride) + 1``."""
-    if stride <= 0:
-        raise KernelPreconditionError(f"stride must be positive, got {stride}")
-    return -(-(img_size - start - size) // stride) + 1
 
 
 # -- convolution operators ------------------------------------------------------------------
@@ -608,7 +596,8 @@ def conv2d(
         raise KernelPreconditionError(f"{name}: padding must be >= 0, got {padding}")
     S = weight.shape[-1]
     H, W = x.shape[2], x.shape[3]
-    my, mx = num_modules(H, S, padding, stride), num_modules(W, S, padding, stride)
+    my = conv_output_size(H, filter_size=S, stride=stride, padding=padding)
+    mx = conv_output_size(W, filter_size=S, stride=stride, padding=padding)
     filters = weight.permute(1, 2, 3, 0).contiguous()
     out = filter_acts(_to_2012(x), filters, my, mx, -padding, stride, groups, True, partial_sum)
     return _add_bias(name, _from_2012(out), bias)
@@ -639,7 +628,8 @@ def local_conv2d(
     if groups <= 0 or C % groups:
         raise KernelPreconditionError(f"{name}: {C} channels do not split into {groups} groups")
     cg = C // groups
-    my, mx = num_modules(H, S, padding, stride), num_modules(W, S, padding, stride)
+    my = conv_output_size(H, filter_size=S, stride=stride, padding=padding)
+    mx = conv_output_size(W, filter_size=S, stride=stride, padding=padding)
     if weight.dim() == 3:
         m, k, f = weight.shape
         if k != cg * S * S:
@@ -663,7 +653,7 @@ def pool2d(
     if x.shape[2] != x.shape[3]:
         raise KernelPreconditionError(f"{name}: maps must be square, got {tuple(x.shape[2:])}")
     if outputs is None:
-        outputs = pool_outputs(x.shape[2], size, stride, start)
+        outputs = pool_output_size(x.shape[2], size=size, stride=stride, start=start)
     return _from_2012(local_pool(_to_2012(x), mode, size, start, stride, outputs))
 
 
@@ -728,9 +718,7 @@ __all__ = [
     "local_max_undo",
     "local_pool",
     "max_pool2d",
-    "num_modules",
     "pool2d",
-    "pool_outputs",
     "response_norm",
     "response_norm_op",
     "response_norm_undo",

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Literal
 
 from alexnet.cuda.errors import KernelBuildError
-
 from alexnet.errors import BackendUnavailable
+from alexnet.io import commit_file
 
 Host = Literal["emulation", "cuda"]
 HOSTS: tuple[Host, ...] = ("emulation", "cuda")
@@ -221,7 +221,7 @@ def build_library(host: Host, *, force: bool = False) -> Path:
                 log = target.parent / "build.log"
                 log.write_text("")
                 _compile(host, compiler, tmp_out, log)
-                os.replace(tmp_out, target)
+                commit_file(tmp_out, target)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target

@@ -7,6 +7,7 @@ can pay the compile time once, up front, and so a user can see which hosts work 
 from __future__ import annotations
 
 import click
+
 from alexnet.cuda import build
 
 

@@ -1,7 +1,8 @@
 """Plain numpy statements of what each kernel computes, in the 2012 layouts.
 
 These are the specification the tests hold the kernels to: written for clarity, not speed,
-straight from the formulas of kernels-2012.md sections 1-2 (a different formulation from the
+straight from the formulas of docs/reference/kernels.md (layouts and library routines; a
+different formulation from the
 tiled kernels, so a shared mistake is unlikely). They compute in the dtype they are given;
 the tests pass float64 so that the reference error is negligible next to fp32.
 
@@ -13,12 +14,6 @@ conv outputs (F, MY, MX, N); weight gradients (M/P, C/G, S, S, F); pooled/normal
 from __future__ import annotations
 
 import numpy as np
-
-
-def num_modules(img_size: int, filter_size: int, padding_start: int, stride: int) -> int:
-    """Modules along one axis by the 2012 rule 1 + ceil((2*pad + size - S) / stride)."""
-    pad = -padding_start
-    return 1 + -(-(2 * pad + img_size - filter_size) // stride)
 
 
 def _patches(images: np.ndarray, S: int, p0: int, s: int, MY: int, MX: int) -> np.ndarray:

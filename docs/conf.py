@@ -82,7 +82,7 @@ def _have(name):
     except ModuleNotFoundError:
         return False
 HAVE_PARSER = _have("alexnet.original.layer") and _have("alexnet.original.cfgs")
-HAVE_MODERN = _have("alexnet.modern.model") or _have("alexnet.modern.build")
+HAVE_MODERN = _have("alexnet.modern.build")
 """
 # Only explicit ``{doctest}`` blocks run; docstring examples are tested by pytest.
 doctest_test_doctest_blocks = ""

@@ -14,8 +14,6 @@ _EXPORTS = {
     "available_archs": "alexnet.modern.build",
     "AlexNet2012": "alexnet.modern.net2012",
     "CfgNet": "alexnet.modern.cfgnet",
-    "to_2012_matrices": "alexnet.modern.matrices2012",
-    "from_2012_matrices": "alexnet.modern.matrices2012",
     "tune_allocator": "alexnet.modern.allocator",
 }
 

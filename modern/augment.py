@@ -1,4 +1,5 @@
-"""Training-time augmentation and test-time views (paper section 4.1, fact sheet 5.4-5.5).
+"""Training-time augmentation and test-time views (paper section 4.1;
+docs/reference/recreation.md#recreation-augmentation and #recreation-test-views).
 
 What the 2012 code did, and this module does by default:
 

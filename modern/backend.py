@@ -2,12 +2,15 @@
 
 The package promises that the re-creation and the port share one set of kernels. The
 port's layer modules (:mod:`alexnet.modern.layers`, :mod:`alexnet.modern.cfgnet`)
-compute with PyTorch by default; :func:`use_backend` re-routes the layers that were
-CUDA kernels in 2012 — convolution (shared and local), pooling, cross-map, same-map and
-contrast normalisation — to :mod:`alexnet.cuda.bindings_torch`. On a CPU those run under the
-project's device emulation (slowly, faithfully); on CUDA tensors the nvcc build runs.
+compute with PyTorch by default (backend ``numpy``, alias ``torch``: each
+implementation's own reference arithmetic); :func:`use_backend` with ``emulated`` (alias
+``cuda-convnet``) or ``cuda`` re-routes the layers that were CUDA kernels in 2012 —
+convolution (shared and local), pooling, cross-map, same-map and contrast normalisation —
+to :mod:`alexnet.cuda.bindings_torch`. On a CPU those run under the project's device
+emulation (slowly, faithfully); on CUDA tensors the nvcc build runs.
 Elementwise layers (neurons, dropout, softmax, fc) stay in PyTorch, as they were plain
-matrix code in 2012 too.
+matrix code in 2012 too. The names are the project's one backend vocabulary
+(:data:`alexnet.registry.BACKENDS`, which also says what each means for the re-creation).
 
 The switch is per module instance, so one model can be compared against itself: build
 it, copy it, put the copy on the other backend.
@@ -19,12 +22,11 @@ import types
 from collections.abc import Callable
 
 import torch
-from alexnet.modern import cfgnet, layers
 from torch import Tensor, nn
 
+from alexnet import registry
 from alexnet.errors import BackendUnavailable
-
-BACKENDS = ("torch", "cuda-convnet")
+from alexnet.modern import cfgnet, layers
 
 
 def _ops():
@@ -104,20 +106,24 @@ _ROUTES: tuple[tuple[type, Callable], ...] = (
 
 
 def use_backend(model: nn.Module, backend: str) -> nn.Module:
-    """Route ``model``'s kernel layers to ``backend`` ("torch" or "cuda-convnet"), in place.
+    """Route ``model``'s kernel layers to ``backend`` (a name of
+    :data:`alexnet.registry.BACKENDS` or an alias), in place.
 
-    Returns the model; the chosen name is kept as ``model.backend``. Switching back to
-    "torch" restores the modules' own forward methods.
+    Returns the model; the name as given is kept as ``model.backend``. Switching back to
+    "numpy" (or "torch") restores the modules' own forward methods. ``emulated`` and
+    ``cuda`` route the same way (the tensors' device picks the emulation or the GPU
+    build); ``cuda`` is refused on a machine without a usable GPU.
     """
-    if backend not in BACKENDS:
-        raise BackendUnavailable(f"unknown backend {backend!r}; expected one of "
-                                 f"{', '.join(BACKENDS)}")
-    if backend == "cuda-convnet":
+    spec = registry.backend(backend)
+    if spec.needs_gpu and not torch.cuda.is_available():
+        raise BackendUnavailable(f"backend {backend!r} is not available: no usable NVIDIA "
+                                 "GPU (torch.cuda.is_available() is False)")
+    if spec.port == "kernels":
         _ops()  # fail early, with the kernels' own message, if they cannot load
     for module in model.modules():
         for cls, fn in _ROUTES:
             if isinstance(module, cls):
-                if backend == "torch":
+                if spec.port == "torch":
                     module.__dict__.pop("forward", None)
                 else:
                     module.forward = types.MethodType(fn, module)

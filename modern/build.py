@@ -1,6 +1,7 @@
 """``build_model``: every network of the port by name, or from any cfg pair.
 
-Names (``available_archs()`` lists those usable in this installation):
+Names are those of :data:`alexnet.registry.ARCHS`, which says how each is built
+(``available_archs()`` lists those usable in this installation):
 
 * ``alexnet2012`` — layer definition 145 as a hand-written module
   (:class:`~alexnet.modern.net2012.AlexNet2012`, ``variant="code"``);
@@ -22,58 +23,28 @@ from typing import Any
 
 from torch import nn
 
+from alexnet import registry
 from alexnet.errors import ConfigError
+from alexnet.original import cfgs
 
-__all__ = ["build_model", "available_archs", "CFG_ARCHS", "MODULE_ARCHS"]
-
-#: hand-written modules: arch -> AlexNet2012 variant
-MODULE_ARCHS: dict[str, str] = {"alexnet2012": "code", "alexnet2012-paper": "paper"}
-
-#: cfg-backed archs -> the bundled net name (files layers-<n>.cfg, layer-params-<n>.cfg)
-CFG_ARCHS: dict[str, str] = {
-    "alexnet2012-cfg": "145",
-    "cifar10-80sec": "80sec",
-    "cifar10-18pct": "18pct",
-    "cifar10-19pct": "19pct",
-    "cifar10-conv-local-13pct": "conv-local-13pct",
-    "cifar10-conv-local-11pct": "conv-local-11pct",
-    "summer-120": "120",
-    "summer-131": "131",
-    "summer-135": "135",
-    "summer-137": "137",
-}
-
-#: what each arch is, for listings
-DESCRIPTIONS: dict[str, str] = {
-    "alexnet2012": "def 145, the paper's single net (2012 code), hand-written module",
-    "alexnet2012-paper": "the same network as the paper's text describes it",
-    "alexnet2012-cfg": "def 145 built layer by layer from the cfg (2012 layer names)",
-    "cifar10-80sec": "2011 CIFAR-10 example: 26% error in 80 s",
-    "cifar10-18pct": "2011 CIFAR-10 example: 18% error",
-    "cifar10-19pct": "2011 CIFAR-10 example: 19% error",
-    "cifar10-conv-local-13pct": "2011 CIFAR-10 example with local layers: 13% error",
-    "cifar10-conv-local-11pct": "2011 CIFAR-10 example with local layers: 11% error",
-    "summer-120": "summer-2012 competition family, def 120 (low-res side path, cnorm)",
-    "summer-131": "summer-2012 family, def 131 (LRN before pool1)",
-    "summer-135": "summer-2012 family, def 135 (LRN k = 2)",
-    "summer-137": "summer-2012 family, def 137 (rnorm instead of cnorm)",
-}
+__all__ = ["build_model", "available_archs"]
 
 CFG_OPTIONS = ("seed", "channels_last", "dropout")
 
 
 def _cfg_pair(arch: str) -> tuple[Path, Path] | None:
-    from alexnet.original import cfgs
-
+    """The bundled cfg pair of a cfg-built arch, or None when it is not bundled here."""
     try:
-        return cfgs.pair(CFG_ARCHS[arch])
+        return cfgs.pair(str(registry.ARCHS[arch].cfg_net))
     except ConfigError:
         return None
 
 
 def available_archs() -> list[str]:
-    """Arch names usable here (cfg-backed ones only when their files are bundled)."""
-    return list(MODULE_ARCHS) + [a for a in CFG_ARCHS if _cfg_pair(a) is not None]
+    """Arch names usable here (cfg-backed ones only when their files are bundled), in the
+    registry's order."""
+    return [a.name for a in registry.ARCHS.values()
+            if a.builder == "module" or _cfg_pair(a.name) is not None]
 
 
 def _check_options(arch: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -90,6 +61,7 @@ def build_model(
     cfg: tuple[str | Path, str | Path] | list[str] | None = None,
     input_shape: tuple[int, int, int] | list[int] | None = None,
     num_classes: int | None = None,
+    init: bool = True,
     **options: Any,
 ) -> nn.Module:
     """A network by ``arch`` name or from a ``cfg=(definition, params)`` pair.
@@ -98,27 +70,31 @@ def build_model(
     ``dropout="inverted"``, ``seed``, ``channels_last``). cfg-backed options: ``seed``,
     ``channels_last``, ``dropout``; ``input_shape``/``num_classes`` override the cfg's
     ``# @input``/``# @classes`` lines. Unknown names and options raise ConfigError.
+    ``init=False`` allocates the parameters without initialising them (no random numbers
+    drawn), for callers that load weights right after; ``model.config`` is the same.
     """
     if (arch is None) == (cfg is None):
         raise ConfigError("give either an arch name or cfg=(layer definition, layer params)")
-    if arch is not None and arch in MODULE_ARCHS:
+    spec = registry.ARCHS.get(arch) if arch is not None else None
+    if spec is not None and spec.builder == "module":
         from alexnet.modern.net2012 import AlexNet2012
 
         allowed = tuple(
-            p for p in inspect.signature(AlexNet2012).parameters if p not in ("variant",)
+            p for p in inspect.signature(AlexNet2012).parameters if p not in ("variant", "init")
         )
         if num_classes is not None:
             options["num_classes"] = num_classes
-        if input_shape is not None and tuple(input_shape) != (3, 224, 224):
-            raise ConfigError(f"{arch} takes 3x224x224 input, not {input_shape}")
+        if input_shape is not None and tuple(input_shape) != spec.input_shape:
+            size = "x".join(str(v) for v in spec.input_shape)
+            raise ConfigError(f"{arch} takes {size} input, not {input_shape}")
         _check_options(arch, options, allowed)
-        return AlexNet2012(MODULE_ARCHS[arch], **options)
+        return AlexNet2012(spec.variant, init=init, **options)
 
     from alexnet.modern.cfgnet import CfgNet
     from alexnet.original.layer import parse_layers
 
     if arch is not None:
-        if arch not in CFG_ARCHS:
+        if spec is None:
             raise ConfigError(
                 f"unknown arch {arch!r} (available: {', '.join(available_archs())})"
             )
@@ -147,4 +123,4 @@ def build_model(
         input_shape=tuple(input_shape) if input_shape is not None else None,
         num_classes=num_classes,
     )
-    return CfgNet(graph, arch=name, config=config, **options)
+    return CfgNet(graph, arch=name, config=config, init=init, **options)

@@ -10,12 +10,13 @@ modelled: all layers run on one device, which changes nothing numerically.
 What the builder cannot express raises :class:`~alexnet.errors.ConfigError` naming the
 cfg file and line of the layer (``Layer.source``); nothing is silently approximated.
 
-Numerics (``original-2012.md`` §3.9, ``kernels-2012.md`` §6) come from
+Numerics (``docs/reference/recreation.md#recreation-numerics``,
+``docs/reference/kernels.md#kernels-torch``) come from
 :mod:`alexnet.modern.layers`: the ceil output-size rule of conv/local layers, clipped
 pooling windows, cmrnorm as ``local_response_norm`` per layer, rnorm/cnorm as box sums
 with ``scale/size²`` (cnorm's mean constant in backward), 2012 dropout. Multi-input
 conv/local/fc layers sum their per-input products and add the bias once, in 2012's float
-order ``(input_0 * W_0 + b) + input_1 * W_1 + ...`` (kernels-2012.md §1.7).
+order ``(input_0 * W_0 + b) + input_1 * W_1 + ...`` (docs/reference/kernels.md#kernels-accumulate).
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from alexnet.modern import layers as L
-from alexnet.modern.net2012 import Piece
-from alexnet.original.layer import Layer, LayerGraph
 from torch import Tensor, nn
 
 from alexnet.errors import ConfigError
+from alexnet.layouts2012 import Piece
+from alexnet.modern import layers as L
+from alexnet.modern.trace import LayerOutput
+from alexnet.original.layer import Layer, LayerGraph
 
 __all__ = ["CfgNet", "SUPPORTED_TYPES"]
 
@@ -210,6 +212,12 @@ class CfgNet(nn.Module):
     ``channels_last`` is a speed option (same numbers). ``dropout`` replaces the 2012
     dropout convention of every ``hs`` layer ("2012" keeps it, "inverted" uses
     ``F.dropout``). ``seed`` makes the initialisation reproducible (None: global RNG).
+    ``init=False`` allocates the parameters without initialising them (no random numbers
+    drawn), for callers that load weights right after.
+
+    Layers by name: :meth:`module_for` gives the module computing a layer,
+    :meth:`layer_modules` all of them in run order, :meth:`forward_with_trace` every
+    layer's output.
     """
 
     def __init__(
@@ -221,6 +229,7 @@ class CfgNet(nn.Module):
         seed: int | None = 0,
         channels_last: bool = True,
         dropout: str = "2012",
+        init: bool = True,
     ) -> None:
         super().__init__()
         if dropout not in ("2012", "inverted"):
@@ -233,6 +242,8 @@ class CfgNet(nn.Module):
         self.dropout_mode = dropout
         self.input_shape = tuple(graph.input_shape)
         self.layers = nn.ModuleDict()
+        self._init = init
+        self._inplace: set[str] = set()   # module keys that overwrite their input
         self._shared: dict[tuple[str, int], tuple[str, int]] = {}
 
         self.logits_layer, self.cost = self._find_logits()
@@ -267,7 +278,8 @@ class CfgNet(nn.Module):
         self._nchw_steps = self._nchw_data_steps()
         self._tie_shared_weights()
         self._relu_in_place()
-        self.reset_parameters(seed)
+        if init:
+            self.reset_parameters(seed)
 
     # ----------------------------------------------------------------------------------
     def _find_logits(self) -> tuple[str, dict[str, Any]]:
@@ -385,13 +397,15 @@ class CfgNet(nn.Module):
                               "(build with the params file too)")
 
     def _check_init_funcs(self, lay: Layer) -> None:
+        if not self._init:
+            return  # nothing is initialised: the caller loads the weights
         for key in ("initWFunc", "initBFunc", "initCFunc"):
             if lay.d.get(key):
                 path, line = lay.source
                 warnings.warn(
                     f"{path}:{line}: [{lay.name}] {key}={lay.d[key]!r} is not run (it loaded "
                     "weights from another 2012 checkpoint); random init used instead — load "
-                    "weights with alexnet.modern.from_2012_matrices",
+                    "weights with alexnet.layouts2012.from_2012_matrices",
                     stacklevel=3,
                 )
 
@@ -427,6 +441,7 @@ class CfgNet(nn.Module):
                 _module_key(src.name) in self.layers) else True
             if src.type in safe and not quantized and self.graph.consumers(src.name) == [name]:
                 mod.inplace = True
+                self._inplace.add(key)
 
     def _weight_module(self, name: str, lay: Layer) -> nn.Module:
         mod = self.layers[_module_key(name)] if _module_key(name) in self.layers else None
@@ -452,7 +467,32 @@ class CfgNet(nn.Module):
                 w.normal_(0.0, float(lay.d["initW"][i]), generator=gen)
             mod.biases.fill_(float(lay.d.get("initB", 0.0)))
 
+    def module_for(self, layer: str) -> nn.Module:
+        """The module computing 2012 layer ``layer`` (as named in the cfg)."""
+        key = _module_key(layer)
+        if key not in self.layers:
+            raise KeyError(f"{layer!r} is not a layer of this network below its logits")
+        return self.layers[key]
+
+    def layer_modules(self) -> list[tuple[str, nn.Module]]:
+        """(2012 layer name, module) for every layer the logits depend on, in run order."""
+        return [(name, self.layers[key]) for name, key, _ins in self.plan]
+
     def forward(self, x: Tensor) -> Tensor:
+        return self._forward(x, None)
+
+    def forward_with_trace(self, x: Tensor) -> tuple[Tensor, list[LayerOutput]]:
+        """Logits and the output of every layer of :meth:`layer_modules`, in run order.
+
+        The same computation as ``forward``, except that layers which work in place
+        (ReLUs whose input nobody else reads) get a copy of their input, so each entry
+        keeps its own values and stays a node of the autograd graph: a caller may read the
+        entries after the pass and register gradient hooks on them before ``backward``.
+        """
+        trace: list[LayerOutput] = []
+        return self._forward(x, trace), trace
+
+    def _forward(self, x: Tensor, trace: list[LayerOutput] | None) -> Tensor:
         acts: dict[str, Tensor] = {self.input_layer: x.contiguous()}
         cl = self.channels_last
         data_cl = None
@@ -464,7 +504,11 @@ class CfgNet(nn.Module):
                     data_cl = x.contiguous(memory_format=torch.channels_last)
                 args = [data_cl if i == self.input_layer else a for i, a in zip(ins, args,
                                                                                  strict=True)]
+            if trace is not None and key in self._inplace:
+                args = [a.clone() for a in args]
             y = self.layers[key](*args)
+            if trace is not None:
+                trace.append(LayerOutput(name, self.graph.layers[name].type, y))
             if cl and y.dim() == 4 and self.input_layer in ins:
                 y = y.contiguous(memory_format=torch.channels_last)
             acts[name] = y
@@ -536,7 +580,18 @@ class CfgNet(nn.Module):
                          "used": key in self.layers or lay.name == self.input_layer})
         return rows
 
+    def param_tensors(self) -> dict[str, Tensor]:
+        """Port parameter (``param_groups`` name) -> its tensor; needs no layer-params."""
+        out: dict[str, Tensor] = {}
+        for lay, mod in self._weight_layers():
+            for i, w in enumerate(mod.weights):
+                if (lay.name, i) not in self._shared:
+                    out[f"{lay.name}.weights[{i}]"] = w
+            out[f"{lay.name}.biases"] = mod.biases
+        return out
+
     def matrix_pieces(self) -> list[Piece]:
+        """One piece per 2012 matrix: the tensors keep the 2012 layout and names."""
         pieces = []
         for lay, mod in self._weight_layers():
             kind = lay.type

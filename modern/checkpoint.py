@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from alexnet.modern.fileio import atomic_write_bytes, atomic_write_text
 
 from alexnet.errors import CheckpointError
+from alexnet.io import atomic_write_bytes, atomic_write_text
 
 FORMAT = "alexnet-modern-checkpoint"
 VERSION = 1

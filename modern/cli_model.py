@@ -3,18 +3,22 @@
 ``alexnet model summary --arch alexnet2012`` prints every layer with its output shape
 and parameter count and the total (60,965,224 for the paper's net); ``--cfg DEF PARAMS``
 does the same for any cfg pair, ``--json`` prints it as JSON. ``alexnet model list``
-names the architectures. The commands only call :func:`model_summary` and
-:func:`alexnet.modern.build.available_archs`, which tests call directly.
+names the architectures with their descriptions, ``--json`` every field of their specs
+in :data:`alexnet.registry.ARCHS`. The commands only call :func:`model_summary` and
+:func:`arch_listing`, which tests call directly.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import click
 
+from alexnet import registry
 from alexnet.errors import ConfigError
+from alexnet.modern.build import available_archs, build_model
 
 
 def model_summary(arch: str | None = None, cfg: tuple[str, str] | None = None) -> dict[str, Any]:
@@ -23,8 +27,6 @@ def model_summary(arch: str | None = None, cfg: tuple[str, str] | None = None) -
     Each layer: name, type, output_shape (C, H, W or n), params; cfg nets add the line
     of the layer in the definition file.
     """
-    from alexnet.modern.build import build_model
-
     model = build_model(arch, cfg=cfg) if cfg is None else build_model(cfg=cfg)
     rows = model.summary()
     total = sum(p.numel() for p in model.parameters())
@@ -81,12 +83,20 @@ def summary(arch: str | None, cfg: tuple[str, str] | None, as_json: bool) -> Non
     click.echo(json.dumps(s, indent=2) if as_json else format_summary(s))
 
 
-@model.command("list")
-def list_archs() -> None:
-    """The architecture names `build_model` and `--arch` accept here."""
-    from alexnet.modern.build import DESCRIPTIONS, available_archs
+def arch_listing() -> list[dict[str, Any]]:
+    """Every architecture usable here, as the registry describes it (JSON-ready)."""
+    return [dataclasses.asdict(registry.ARCHS[n]) for n in available_archs()]
 
-    names = available_archs()
-    w = max(len(n) for n in names)
-    for n in names:
-        click.echo(f"{n:<{w}}  {DESCRIPTIONS.get(n, '')}")
+
+@model.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print every field of the registry's "
+              "architecture specs as JSON.")
+def list_archs(as_json: bool) -> None:
+    """The architecture names `build_model` and `--arch` accept here (from the registry)."""
+    specs = arch_listing()
+    if as_json:
+        click.echo(json.dumps(specs, indent=2))
+        return
+    w = max(len(a["name"]) for a in specs)
+    for a in specs:
+        click.echo(f"{a['name']:<{w}}  {a['description']}")

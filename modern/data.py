@@ -49,11 +49,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from alexnet.modern.fileio import atomic_write_text, fsync_path
 
 from alexnet.errors import ChecksumError, DataError
+from alexnet.io import atomic_write_text, file_digests, fsync_path
 
-#: The official CIFAR-10 python tarball (paper-2012.md, "Datasets' canonical sources").
+#: The official CIFAR-10 python tarball (docs/reference/recreation.md#recreation-datasets).
 CIFAR10_PYTHON_NAME = "cifar-10-python.tar.gz"
 CIFAR10_PYTHON_MD5 = "c58f30108f718f92721af3b95e74349a"
 
@@ -161,15 +161,6 @@ def decode_image(data: bytes | str | Path, size: int | None, *, name: str = "",
 # Checksums
 
 
-def file_digest(path: Path, algos: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
-    hs = {a: hashlib.new(a) for a in algos}
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            for h in hs.values():
-                h.update(chunk)
-    return {a: h.hexdigest() for a, h in hs.items()}
-
-
 def _digest_cached(path: Path, cache_dir: Path) -> dict[str, str]:
     """sha256 + md5 of a file, remembered by (path, size, mtime) so big files hash once."""
     st = path.stat()
@@ -182,7 +173,7 @@ def _digest_cached(path: Path, cache_dir: Path) -> dict[str, str]:
         known = {}
     if key in known and isinstance(known[key], dict):
         return known[key]
-    d = file_digest(path, ("sha256", "md5"))
+    d = file_digests(path, ("sha256", "md5"))
     known[key] = d
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -414,7 +405,7 @@ def load_dataset(
     extra: dict[str, Any] = {}
     if path.is_file():
         need_md5 = md5 is not None or path.name == CIFAR10_PYTHON_NAME
-        digests = _digest_cached(path, cache) if use_cache else file_digest(
+        digests = _digest_cached(path, cache) if use_cache else file_digests(
             path, ("sha256", "md5"))
         if need_md5:
             verify_md5(path, md5 or CIFAR10_PYTHON_MD5, digests["md5"])

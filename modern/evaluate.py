@@ -1,7 +1,8 @@
 """Test-set evaluation: single or multi-view, softmax probabilities averaged (paper 4.1).
 
 With several views the 2012 code summed the softmax outputs of all views and divided
-by their number before scoring (fact sheet 5.5), so a case is judged on the averaged
+by their number before scoring
+(docs/reference/recreation.md#recreation-test-views), so a case is judged on the averaged
 probabilities, not on a vote. Errors count ties fractionally (:mod:`.metrics`).
 """
 
@@ -13,10 +14,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from alexnet.modern.augment import Augmenter
-from alexnet.modern.metrics import topk_credit
 
 from alexnet.errors import CheckpointError, DataError
+from alexnet.modern import checkpoint as ck
+from alexnet.modern.augment import Augmenter
+from alexnet.modern.data import BadImage, decode_image, load_dataset
+from alexnet.modern.device import resolve_device
+from alexnet.modern.metrics import topk_credit
 
 
 @torch.no_grad()
@@ -95,9 +99,6 @@ class Inference:
 
 def load_for_inference(path: str | Path, *, build: Any | None = None,
                        device: str = "cpu") -> Inference:
-    from alexnet.modern import checkpoint as ck
-    from alexnet.modern.train import resolve_device
-
     ckpt = ck.read_checkpoint(path)
     dev = resolve_device(device)
     model = ck.build_for(ckpt, build).to(dev)
@@ -119,8 +120,6 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, *, vie
                         limit: int | None = None, build: Any | None = None,
                         progress: bool = True) -> dict[str, Any]:
     """Test error of a checkpoint on a dataset's test split (default: the run's own data)."""
-    from alexnet.modern.data import load_dataset
-
     inf = load_for_inference(path, build=build, device=device)
     data = data or inf.ckpt.config.get("data", {}).get("path")
     if not data:
@@ -147,8 +146,6 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, *, vie
 def predict_files(inf: Inference, paths: list[str | Path], *, top: int = 5,
                   views: int = 1) -> list[dict[str, Any]]:
     """Top-``top`` labels with probabilities for each image file."""
-    from alexnet.modern.data import BadImage, decode_image
-
     imgs = []
     for p in paths:
         try:

@@ -1,7 +1,7 @@
 """The layer operations of the 2012 networks, as PyTorch functions and modules.
 
 Each operation reproduces the arithmetic of the cuda-convnet layer of the same name
-(fact sheets: ``original-2012.md`` §3.9, ``kernels-2012.md`` §2-§4 and §6), written for
+(``docs/reference/kernels.md``; ``docs/reference/recreation.md#recreation-numerics``), written for
 NCHW tensors. Where PyTorch already has the exact operation we call it; where it does
 not (output-size rule of conv, the same-map normalisations, 2012 dropout, a few neuron
 gradients) or where the eager composition is slow (cross-map LRN), the operation is a
@@ -25,10 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from alexnet.errors import ConfigError
+from alexnet.geometry import conv_extra_padding, pool_output_size, pool_padding
 
 __all__ = [
-    "conv_output_size",
-    "conv_extra_padding",
     "conv2d_2012",
     "Conv2012",
     "LocalUnshared2012",
@@ -37,7 +36,6 @@ __all__ = [
     "response_norm",
     "ResponseNorm",
     "ContrastNorm",
-    "pool_output_size",
     "pool2012",
     "Pool2012",
     "dropout2012",
@@ -56,27 +54,15 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 
 
-def conv_output_size(img_size: int, filter_size: int, padding: int, stride: int) -> int:
-    """Number of filter positions per axis as cuda-convnet counts them.
-
-    The 2012 parser rounds UP (``1 + ceil((2p + img - S) / s)``), so the last position
-    may overhang the symmetric padding; the kernel reads the overhang as zeros. PyTorch
-    rounds down, which for conv1 of AlexNet (224, S 11, s 4) gives 54 instead of 55.
-    """
-    return 1 + -(-(2 * padding + img_size - filter_size) // stride)
-
-
-def conv_extra_padding(img_size: int, filter_size: int, padding: int, stride: int) -> int:
-    """Extra zero rows/columns on the bottom/right that the ceil rule implies (0 <= e < s)."""
-    modules = conv_output_size(img_size, filter_size, padding, stride)
-    return (modules - 1) * stride + filter_size - img_size - 2 * padding
-
-
 def _pad_for_conv(x: Tensor, filter_size: int, padding: int, stride: int) -> tuple[Tensor, int]:
     """Returns (input, padding left for conv2d): pads one-sidedly only when the ceil rule
-    needs it, so the common case costs no copy."""
-    extra_y = conv_extra_padding(x.shape[-2], filter_size, padding, stride)
-    extra_x = conv_extra_padding(x.shape[-1], filter_size, padding, stride)
+    needs it, so the common case costs no copy. The 2012 parser rounds the output size
+    UP (:func:`alexnet.geometry.conv_output_size`) where PyTorch rounds down, so the last
+    position may overhang the symmetric padding; the kernel read the overhang as zeros."""
+    extra_y = conv_extra_padding(x.shape[-2], filter_size=filter_size, stride=stride,
+                                 padding=padding)
+    extra_x = conv_extra_padding(x.shape[-1], filter_size=filter_size, stride=stride,
+                                 padding=padding)
     if extra_x == 0 and extra_y == 0:
         return x, padding
     p = padding
@@ -92,7 +78,8 @@ def conv2d_2012(
     padding: int = 0,
     groups: int = 1,
 ) -> Tensor:
-    """Cross-correlation with cuda-convnet's ceil output rule (kernels-2012.md §6.2).
+    """Cross-correlation with cuda-convnet's ceil output rule
+    (docs/reference/kernels.md#kernels-torch-conv).
 
     ``bias`` may be per filter ``(F,)`` (shared biases) or per output position
     ``(F, MY, MX)`` (``sharedBiases=0``).
@@ -108,7 +95,7 @@ class Conv2012(nn.Module):
     """A convolution (cfg ``type=conv``) over one input, towers expressed as ``groups``.
 
     Parameters are kept in PyTorch layout ``(F, C/groups, S, S)``; the 2012 matrix is its
-    transpose (``alexnet.modern.matrices2012``).
+    transpose (``alexnet.layouts2012``).
     """
 
     def __init__(
@@ -149,7 +136,8 @@ def local_unshared(
 
     ``weight`` has shape ``(M, C/groups * S * S, F)``, M = modules_x², which is the 2012
     matrix ``(M * C' * S * S, F)`` reshaped without moving data. ``F.unfold`` orders patch
-    features (channel, row, column) like cuda-convnet (kernels-2012.md §6.3).
+    features (channel, row, column) like cuda-convnet
+    (docs/reference/kernels.md#kernels-torch-local).
     """
     n = x.shape[0]
     xp, p = _pad_for_conv(x, filter_size, padding, stride)
@@ -195,7 +183,8 @@ def _channel_window_matrix(
     """0/1 matrix B with B[j, c] = 1 when channel j is in the window of channel c.
 
     Window of c: [c - size//2, c - size//2 + size) clipped to the channels (non-blocked),
-    or the block of ``size`` channels that holds c (blocked), as in kernels-2012.md §2.6.
+    or the block of ``size`` channels that holds c (blocked), as in
+    docs/reference/kernels.md#kernels-lrn.
     The channel-window sum of a (rows = positions, cols = channels) matrix A is A @ B and
     its adjoint is A @ B.T, so one GEMM serves each direction, for any size.
     """
@@ -240,7 +229,7 @@ def _neg_pow(d: Tensor, beta: float) -> Tensor:
 class _CrossMapLRNFunction(torch.autograd.Function):
     """y = x * (k + alpha/size * window_sum(x²)) ** -beta over channels, per tower.
 
-    Backward (the 2012 formula, kernels-2012.md §2.6, exact for any window):
+    Backward (the 2012 formula, docs/reference/kernels.md#kernels-lrn, exact for any window):
     gx = g * d^-beta - 2 * beta * alpha/size * x * window_sumᵀ(g * x * d^-beta / d).
     """
 
@@ -281,7 +270,7 @@ def cross_map_lrn(
     """Cross-map LRN, numerically ``F.local_response_norm(x, size, alpha, beta, k)`` per tower.
 
     ``alpha`` is divided by ``size`` inside, as PyTorch does and as the 2012 parser does
-    to the cfg's ``scale`` (original-2012.md §3.8 item 5). ``groups`` splits the channels
+    to the cfg's ``scale`` (docs/reference/kernels.md#kernels-lrn). ``groups`` splits the channels
     into towers whose windows never cross (the two GPUs of 2012: rnorm1a sees only
     conv1a's 48 maps). ``blocked`` is the 2012 blocked window (no PyTorch equivalent).
     """
@@ -347,7 +336,7 @@ class _ResponseNormFunction(torch.autograd.Function):
     """Same-map normalisation: y = x * (1 + scale * boxmean(u²)) ** -beta.
 
     u = x for rnorm; u = x - (clipped local mean) for cnorm, with the mean held constant
-    in backward exactly as the 2012 kernel does (kernels-2012.md §2.5):
+    in backward exactly as the 2012 kernel does (docs/reference/kernels.md#kernels-rnorm):
     gx = g * d^-beta - 2 * beta * scale * u * boxmeanᵀ(g * x * d^-beta / d).
     ``scale`` is the cfg value; dividing the box sum by size² is the 2012 ``scale/size²``.
     """
@@ -407,11 +396,6 @@ class ContrastNorm(ResponseNorm):
 # --------------------------------------------------------------------------------------
 
 
-def pool_output_size(img_size: int, size: int, stride: int, start: int = 0) -> int:
-    """2012 default ``outputsX = ceil((img - start - size) / stride) + 1``."""
-    return -(-(img_size - start - size) // stride) + 1
-
-
 def pool2012(
     x: Tensor, mode: str, size: int, stride: int, start: int = 0, outputs: int = 0
 ) -> Tensor:
@@ -419,12 +403,13 @@ def pool2012(
 
     ``avg`` divides by the in-image count of each window; ``max`` ignores the outside;
     ``maxabs`` returns the element of largest magnitude. With start 0 and the default
-    output count this is torch's ceil-mode pooling (kernels-2012.md §6.5), the fast path.
+    output count this is torch's ceil-mode pooling
+    (docs/reference/kernels.md#kernels-torch-pool), the fast path.
     Backward difference kept (documented, not replicated): on exactly tied maxima torch
     routes the gradient to one element, 2012 to every tied one.
     """
     img = x.shape[-1]
-    default = pool_output_size(img, size, stride, start)
+    default = pool_output_size(img, size=size, stride=stride, start=start)
     outputs = outputs or default
     if start == 0 and outputs == default and mode in ("max", "avg"):
         if mode == "max":
@@ -434,8 +419,7 @@ def pool2012(
         x = x[..., start:, start:]
         img -= start
         start = 0
-    left = -start
-    right = max(0, (outputs - 1) * stride + size - left - img)
+    left, right = pool_padding(img, size=size, stride=stride, start=start, outputs=outputs)
     pad = (left, right, left, right)
     if mode == "max":
         y = F.max_pool2d(F.pad(x, pad, value=-math.inf), size, stride)
@@ -472,7 +456,8 @@ class Pool2012(nn.Module):
 
 
 def dropout2012(x: Tensor, keep: float, training: bool, mode: str = "2012") -> Tensor:
-    """``mode="2012"``: training x * [u < keep], otherwise keep * x (kernels-2012.md §4.4).
+    """``mode="2012"``: training x * [u < keep], otherwise keep * x
+    (docs/reference/kernels.md#kernels-dropout).
     ``mode="inverted"``: today's convention, training x * mask / keep, otherwise x."""
     if mode == "2012":
         if not training:
@@ -577,7 +562,8 @@ class _Abs2012(torch.autograd.Function):
 
 class _NoisyReLU(torch.autograd.Function):
     """nrelu in training: r = relu(x); y = relu(r + r * z), z ~ N(0, 1) (the noise's
-    standard deviation is the activation, kernels-2012.md §3). The 2012 backward is the
+    standard deviation is the activation, docs/reference/kernels.md#kernels-neurons). The 2012
+    backward is the
     relu gradient read from the output, g * [y > 0], ignoring the noise factor."""
 
     @staticmethod
@@ -614,7 +600,8 @@ NEURON_TYPES: dict[str, tuple[str, ...]] = {
 class Neuron(nn.Module):
     """An element-wise activation layer (cfg ``neuron=`` or a detached neuron layer).
 
-    Forward values and gradients follow kernels-2012.md §3; where torch's own gradient
+    Forward values and gradients follow docs/reference/kernels.md#kernels-neurons; where torch's own
+    gradient
     differs (abs at 0, nrelu's noise) a custom function supplies the 2012 one.
     """
 

@@ -1,6 +1,7 @@
 """Error rates the 2012 way, and the per-run metrics record (JSON + a readable report).
 
-Top-k error counts ties FRACTIONALLY, as the 2012 cost kernels did (fact sheet 7.6):
+Top-k error counts ties FRACTIONALLY, as the 2012 cost kernels did
+(docs/reference/kernels.md#kernels-cost):
 if m classes score higher than the true class and e classes (the true one included)
 score exactly the same, the case earns 1 when ``m + e <= k``, ``(k - m) / e`` when
 ``m < k < m + e`` and 0 when ``m >= k``. An all-equal output (a dead net) therefore
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from alexnet.modern.fileio import atomic_write_text
+
+from alexnet.io import atomic_write_text
 
 
 def topk_credit(probs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """AlexNet2012: the network behind the paper's single-net numbers, as one PyTorch module.
 
-This is layer definition 145 of the 2012 code (``layers/layers-145.cfg``; fact sheet
-``original-2012.md`` §3.5), the run whose validation figures (40.7% / 18.2%) the paper
+This is layer definition 145 of the 2012 code (``layers/layers-145.cfg``;
+``docs/architecture/index.md#architecture-layers``), the
+run whose validation figures (40.7% / 18.2%) the paper
 reports (paper §6). The two GPUs of 2012 are expressed as two channel groups ("towers"):
 the first half of every layer's maps is GPU 0's ``...a`` layer, the second half GPU 1's
 ``...b`` layer. Layers that stayed on one GPU in 2012 (conv2, conv4, conv5, both LRNs)
@@ -39,7 +40,8 @@ option                      "code"      "paper"     meaning
 relu_before_lrn1            False       True        layer 1 is conv -> ReLU -> LRN -> pool
                                                     (paper §3.3) instead of conv -> LRN ->
                                                     pool -> ReLU (the LRN sees negative
-                                                    responses; original-2012.md §3.8 #7)
+                                                    responses; ledger row
+                                                    ``lrn-before-relu-layer1``)
 lrn_alpha_divided_by_n      True        False       coefficient on the window sum of
                                                     squares: alpha/n = 2e-5 (2012 parser
                                                     divides ``scale`` by size) or the
@@ -71,12 +73,17 @@ in place where autograd allows it. A training entry point should also call
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import functools
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from alexnet.modern.layers import Conv2012, conv2d_2012, cross_map_lrn, dropout2012, response_norm
 from torch import Tensor, nn
+
+from alexnet.layouts2012 import LAYERS_2012, Piece, alexnet2012_pieces
+from alexnet.modern.layers import Conv2012, conv2d_2012, cross_map_lrn, dropout2012, response_norm
+from alexnet.modern.trace import LayerOutput
 
 __all__ = ["AlexNet2012", "VARIANTS", "START_LAYER_PARAMS", "LAYERS_2012", "Piece"]
 
@@ -99,36 +106,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Learning parameters of every weight layer when run 145 started (original-2012.md §3.7
+#: Learning parameters of every weight layer when run 145 started
+#: (docs/reference/recreation.md#recreation-training-schedule
 #: step 1; our bundled ``layer-params-145.cfg``): epsW 0.01, momentum 0.9, weight decay
 #: 0.0005 on weights only. ``eps_b`` comes from the variant.
 START_LAYER_PARAMS = {"epsW": 0.01, "momW": 0.9, "momB": 0.9, "wc": 0.0005}
-
-#: Our layer name -> the def-145 layer names of its towers (GPU 0, GPU 1).
-LAYERS_2012: dict[str, tuple[str, ...]] = {
-    "conv1": ("conv1a", "conv1b"),
-    "conv2": ("conv2a", "conv2b"),
-    "conv3": ("conv3a", "conv3b"),
-    "conv4": ("conv4a", "conv4b"),
-    "conv5": ("conv5a", "conv5b"),
-    "fc6": ("fc2048a", "fc2048b"),
-    "fc7": ("fc2048ba", "fc2048bb"),
-    "fc8": ("fc1000",),
-}
 
 LRN_SIZE, LRN_ALPHA, LRN_BETA = 5, 1e-4, 0.75
 RNORM_SIZE, RNORM_SCALE, RNORM_BETA = 5, 1e-3, 0.75
 KEEP = 0.5
 
 
-class Piece(NamedTuple):
-    """One 2012 matrix inside one of our tensors: rows (outputs) and columns (inputs)."""
-
-    param: str          # param_groups name, e.g. "conv3.weights[0]"
-    name2012: str       # e.g. "conv3b.weights[1]"
-    kind: str           # "conv" | "fc" | "conv_bias" | "fc_bias" | "local" | "local_bias"
-    rows: slice = slice(None)
-    cols: slice = slice(None)
+#: one step of AlexNet2012's forward pass: (layer name, kind, function of the input)
+_Step = tuple[str, str, Callable[[Tensor], Tensor]]
 
 
 class AlexNet2012(nn.Module):
@@ -137,6 +127,8 @@ class AlexNet2012(nn.Module):
     ``model(x)`` takes float32 NCHW 224x224 mean-subtracted raw 0-255 pixels and returns
     logits (N, 1000). ``train()`` gives 2012 dropout (mask, no rescaling); ``eval()``
     multiplies by keep. Options: see the module docstring; unknown options raise.
+    ``init=False`` allocates the parameters without initialising them (no random numbers
+    drawn), for callers that load weights right after.
     """
 
     arch_names = {"code": "alexnet2012", "paper": "alexnet2012-paper"}
@@ -155,6 +147,7 @@ class AlexNet2012(nn.Module):
         num_classes: int = 1000,
         channels_last: bool = True,
         seed: int | None = 0,
+        init: bool = True,
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
@@ -185,14 +178,17 @@ class AlexNet2012(nn.Module):
         self.conv3 = Conv2012(256, 384, 3, padding=1)
         self.conv4 = Conv2012(384, 384, 3, padding=1, groups=2)
         self.conv5 = Conv2012(384, 256, 3, padding=1, groups=2)
-        self.fc6 = nn.Linear(256 * 6 * 6, 4096)
-        self.fc7 = nn.Linear(4096, 4096)
-        self.fc8 = nn.Linear(4096, self.num_classes)
+        # nn.Linear initialises itself from the global generator; skip_init does not
+        linear = nn.Linear if init else functools.partial(nn.utils.skip_init, nn.Linear)
+        self.fc6 = linear(256 * 6 * 6, 4096)
+        self.fc7 = linear(4096, 4096)
+        self.fc8 = linear(4096, self.num_classes)
 
         self.layer_params: dict[str, dict[str, float]] = {
             name: {**START_LAYER_PARAMS, "epsB": float(opts["eps_b"])} for name in LAYERS_2012
         }
-        self.reset_parameters(seed)
+        if init:
+            self.reset_parameters(seed)
 
     # ----------------------------------------------------------------------------------
     @property
@@ -239,55 +235,94 @@ class AlexNet2012(nn.Module):
             mod.bias.fill_(biases[name])
 
     # ----------------------------------------------------------------------------------
-    def forward(self, x: Tensor) -> Tensor:
-        return self._run(x, None)
+    def module_for(self, layer: str) -> nn.Module:
+        """The module holding weight layer ``layer`` (a key of :data:`LAYERS_2012`); the
+        other layers are functions without a module."""
+        if layer not in LAYERS_2012:
+            raise KeyError(f"{layer!r} is not a weight layer of AlexNet2012 (those are: "
+                           f"{', '.join(LAYERS_2012)})")
+        return getattr(self, layer)
 
-    def _run(self, x: Tensor, trace: list | None, keep: bool = False) -> Tensor:
+    def _steps(self, inplace: bool) -> list[_Step]:
+        """The forward pass as a list of layers, read from the options on every call (so
+        a changed option takes effect at once). ``inplace``: ReLUs overwrite their input
+        (the plain forward) or return a new tensor (the trace, whose entries must keep
+        their values)."""
         o = self.options
-
-        def rec(name: str, kind: str, t: Tensor) -> Tensor:
-            if trace is not None:
-                # shapes for summary(); copies for activations() (later ReLUs are in place)
-                trace.append((name, kind, t.detach().clone() if keep else tuple(t.shape[1:])))
-            return t
-
         alpha, k = self.lrn_alpha, self.lrn_k
-        # layer 1. conv1 runs on the NCHW input: oneDNN's weight gradient for a 3-channel
-        # channels-last input is ~1.7x slower; everything after it runs channels-last.
-        x = conv2d_2012(x.contiguous(), self.conv1.weight, self.conv1.bias, stride=4)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = rec("conv1", "conv", x)
-        if o["relu_before_lrn1"]:
-            x = rec("relu1", "relu", F.relu_(x))
-        x = rec("lrn1", "cmrnorm", cross_map_lrn(x, LRN_SIZE, alpha, LRN_BETA, k, groups=2))
-        x = rec("pool1", "pool", F.max_pool2d(x, 3, 2, ceil_mode=True))
-        if not o["relu_before_lrn1"]:
-            x = rec("relu1", "relu", F.relu_(x))
-        # layer 2
-        x = rec("conv2", "conv", self.conv2(x))
-        x = rec("relu2", "relu", F.relu_(x))
-        x = rec("lrn2", "cmrnorm", cross_map_lrn(x, LRN_SIZE, alpha, LRN_BETA, k, groups=2))
-        if o["extra_norm_after_conv2"]:
-            x = rec("rnorm2", "rnorm", response_norm(x, RNORM_SIZE, RNORM_SCALE, RNORM_BETA))
-        x = rec("pool2", "pool", F.max_pool2d(x, 3, 2, ceil_mode=True))
-        # layers 3-5
-        x = rec("conv3", "conv", self.conv3(x))
-        x = rec("relu3", "relu", F.relu_(x))
-        x = rec("conv4", "conv", self.conv4(x))
-        x = rec("relu4", "relu", F.relu_(x))
-        x = rec("conv5", "conv", self.conv5(x))
-        x = rec("pool3", "pool", F.max_pool2d(x, 3, 2, ceil_mode=True))
-        x = rec("relu5", "relu", F.relu_(x))
-        # fully connected layers; flatten in (channel, y, x) order like 2012's fc input
-        x = x.flatten(1)
-        x = rec("fc6", "fc", self.fc6(x))
-        x = rec("relu6", "relu", F.relu_(x))
-        x = rec("drop6", "hs", dropout2012(x, KEEP, self.training, o["dropout"]))
-        x = rec("fc7", "fc", self.fc7(x))
-        x = rec("relu7", "relu", F.relu_(x))
-        x = rec("drop7", "hs", dropout2012(x, KEEP, self.training, o["dropout"]))
-        return rec("fc8", "fc", self.fc8(x))
+        relu = F.relu_ if inplace else F.relu
+
+        def conv1(x: Tensor) -> Tensor:
+            # conv1 runs on the NCHW input: oneDNN's weight gradient for a 3-channel
+            # channels-last input is ~1.7x slower; everything after it runs channels-last
+            x = conv2d_2012(x.contiguous(), self.conv1.weight, self.conv1.bias, stride=4)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return x
+
+        def lrn(x: Tensor) -> Tensor:
+            return cross_map_lrn(x, LRN_SIZE, alpha, LRN_BETA, k, groups=2)
+
+        def rnorm(x: Tensor) -> Tensor:
+            return response_norm(x, RNORM_SIZE, RNORM_SCALE, RNORM_BETA)
+
+        def pool(x: Tensor) -> Tensor:
+            return F.max_pool2d(x, 3, 2, ceil_mode=True)
+
+        def fc6(x: Tensor) -> Tensor:
+            # flatten in (channel, y, x) order like 2012's fc input
+            return self.fc6(x.flatten(1))
+
+        def drop(x: Tensor) -> Tensor:
+            return dropout2012(x, KEEP, self.training, o["dropout"])
+
+        early = o["relu_before_lrn1"]
+        steps: list[_Step | None] = [
+            ("conv1", "conv", conv1),
+            ("relu1", "relu", relu) if early else None,
+            ("lrn1", "cmrnorm", lrn),
+            ("pool1", "pool", pool),
+            None if early else ("relu1", "relu", relu),
+            ("conv2", "conv", self.conv2),
+            ("relu2", "relu", relu),
+            ("lrn2", "cmrnorm", lrn),
+            ("rnorm2", "rnorm", rnorm) if o["extra_norm_after_conv2"] else None,
+            ("pool2", "pool", pool),
+            ("conv3", "conv", self.conv3),
+            ("relu3", "relu", relu),
+            ("conv4", "conv", self.conv4),
+            ("relu4", "relu", relu),
+            ("conv5", "conv", self.conv5),
+            ("pool3", "pool", pool),
+            ("relu5", "relu", relu),
+            ("fc6", "fc", fc6),
+            ("relu6", "relu", relu),
+            ("drop6", "hs", drop),
+            ("fc7", "fc", self.fc7),
+            ("relu7", "relu", relu),
+            ("drop7", "hs", drop),
+            ("fc8", "fc", self.fc8),
+        ]
+        return [s for s in steps if s is not None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        for _name, _kind, step in self._steps(inplace=True):
+            x = step(x)
+        return x
+
+    def forward_with_trace(self, x: Tensor) -> tuple[Tensor, list[LayerOutput]]:
+        """Logits and every layer's output in order (the layers of :meth:`summary`).
+
+        The same computation as ``forward``, except that ReLUs are not done in place, so
+        each entry keeps its own values and stays a node of the autograd graph: a caller
+        may read the entries after the pass and register gradient hooks on them before
+        calling ``backward`` (the equivalence verifier does both).
+        """
+        trace: list[LayerOutput] = []
+        for name, kind, step in self._steps(inplace=False):
+            x = step(x)
+            trace.append(LayerOutput(name, kind, x))
+        return x, trace
 
     # ----------------------------------------------------------------------------------
     def param_groups(self) -> list[dict[str, Any]]:
@@ -307,13 +342,13 @@ class AlexNet2012(nn.Module):
         """Every layer with its output shape (C, H, W) or (n,) and its parameter count."""
         was_training = self.training
         self.eval()
-        trace: list = []
         try:
-            self._run(torch.zeros(1, *self.input_shape), trace)
+            _logits, trace = self.forward_with_trace(torch.zeros(1, *self.input_shape))
         finally:
             self.train(was_training)
         rows = []
-        for name, kind, shape in trace:
+        for name, kind, t in trace:
+            shape = tuple(t.shape[1:])
             mod = getattr(self, name, None) if name in LAYERS_2012 else None
             n = sum(p.numel() for p in mod.parameters()) if mod is not None else 0
             towers = "+".join(LAYERS_2012.get(name, ()))
@@ -326,41 +361,13 @@ class AlexNet2012(nn.Module):
         """Output of every layer of :meth:`summary` for input ``x`` (in the current
         train/eval mode), keyed by layer name: for inspection and for the tests that
         check each variant option against a hand composition."""
-        trace: list = []
-        self._run(x, trace, keep=True)
+        _logits, trace = self.forward_with_trace(x)
         return {name: t for name, _, t in trace}
 
+    def param_tensors(self) -> dict[str, Tensor]:
+        """Port parameter (``param_groups`` name) -> its tensor."""
+        return {g["name"]: g["param"] for g in self.param_groups()}
+
     def matrix_pieces(self) -> list[Piece]:
-        """Where each def-145 matrix lives in our tensors (see ``matrices2012``)."""
-        half = slice(None, 2048), slice(2048, None)
-        pieces = []
-        tower_rows = {"conv1": 48, "conv2": 128, "conv3": 192, "conv4": 192, "conv5": 128,
-                      "fc6": 2048, "fc7": 2048}
-        for name, per in tower_rows.items():
-            kind = "conv" if name.startswith("conv") else "fc"
-            for t, lname in enumerate(LAYERS_2012[name]):
-                rows = slice(t * per, (t + 1) * per)
-                pieces.append(Piece(f"{name}.biases", f"{lname}.biases", kind + "_bias", rows))
-                if name == "conv3":
-                    for i in range(2):
-                        cols = slice(i * 128, (i + 1) * 128)
-                        pieces.append(Piece("conv3.weights[0]", f"{lname}.weights[{i}]", "conv",
-                                            rows, cols))
-                elif name == "fc6":
-                    for i in range(2):
-                        cols = slice(i * 4608, (i + 1) * 4608)
-                        pieces.append(Piece("fc6.weights[0]", f"{lname}.weights[{i}]", "fc",
-                                            rows, cols))
-                elif name == "fc7":
-                    # fc2048ba reads (hs1a, hs1b); fc2048bb reads (hs1b, hs1a)
-                    order = (half[0], half[1]) if t == 0 else (half[1], half[0])
-                    for i, cols in enumerate(order):
-                        pieces.append(Piece("fc7.weights[0]", f"{lname}.weights[{i}]", "fc",
-                                            rows, cols))
-                else:
-                    pieces.append(Piece(f"{name}.weights[0]", f"{lname}.weights[0]", kind, rows))
-        pieces.append(Piece("fc8.biases", "fc1000.biases", "fc_bias"))
-        for i in range(2):
-            pieces.append(Piece("fc8.weights[0]", f"fc1000.weights[{i}]", "fc", slice(None),
-                                half[i]))
-        return pieces
+        """Where each def-145 matrix lives in our tensors (:mod:`alexnet.layouts2012`)."""
+        return alexnet2012_pieces()

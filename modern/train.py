@@ -34,14 +34,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
+
+from alexnet.errors import AlexNetError, CheckpointError, ConfigError, DataError
 from alexnet.modern import checkpoint as ck
 from alexnet.modern.augment import Augmenter, default_crop_chunk, mean_image, rgb_pca
 from alexnet.modern.data import Dataset, Split, load_dataset
+from alexnet.modern.device import resolve_device
 from alexnet.modern.evaluate import evaluate
 from alexnet.modern.metrics import topk_credit, versions, write_json, write_report
-from alexnet.modern.update import Update2012, load_schedule, parse_schedule
-
-from alexnet.errors import AlexNetError, CheckpointError, ConfigError, DataError
+from alexnet.modern.update import Schedule, Update2012, load_schedule, parse_schedule
 
 
 class TrainingDiverged(AlexNetError):
@@ -140,19 +142,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        from alexnet.errors import BackendUnavailable
-
-        raise BackendUnavailable(f"--device {name}: torch sees no CUDA device on this machine")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"--device {name!r}: expected cpu, cuda, cuda:N or auto") from None
-
-
 def stored_size_for(model: torch.nn.Module, image_size: int | None) -> int:
     if image_size:
         return int(image_size)
@@ -208,6 +197,58 @@ def _install_sigint(stop: StopFlag, log: Callable[[str], None]):
 
 
 # --------------------------------------------------------------------------------------
+# A run: set up (fresh or resumed), the epochs, the final evaluation
+
+
+@dataclass
+class TrainingRun:
+    """Everything one training session holds between setup, the epochs and the finish.
+
+    ``pos`` (epoch, batch, step), ``history``, ``accum`` and the wall time are what a
+    checkpoint stores; the rest is rebuilt from the configuration on resume.
+    """
+
+    cfg: TrainConfig
+    out: Path
+    device: torch.device
+    schedule: Schedule
+    model: torch.nn.Module
+    opt: Update2012
+    aug: Augmenter
+    coeff: float  # the logistic-regression cost's coefficient
+    train_split: Split
+    test_split: Split | None
+    run_config: dict[str, Any]
+    extra: dict[str, torch.Tensor]  # the data tensors saved with every checkpoint
+    metrics: dict[str, Any]
+    pos: dict[str, int]
+    history: list[dict[str, Any]]
+    accum: dict[str, float]
+    wall_before: float
+    last_ckpt: Path | None
+    log: Callable[[str], None]
+    session_start: float  # time.perf_counter() when this session began
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.train_split) / self.cfg.batch)
+
+    def wall(self) -> float:
+        return self.wall_before + time.perf_counter() - self.session_start
+
+    def save(self, status: str) -> Path:
+        state = {"history": self.history, "accum": self.accum, "wall_s": self.wall(),
+                 "status": status}
+        self.last_ckpt = ck.save_checkpoint(
+            self.out / "checkpoints", model=self.model, optimizer=self.opt, position=self.pos,
+            config=self.run_config, state=state, extra_tensors=self.extra, keep=self.cfg.keep)
+        return self.last_ckpt
+
+    def write_metrics(self, status: str) -> None:
+        self.metrics["status"] = status
+        self.metrics["wall_s"] = self.wall()
+        write_json(self.out / "metrics.json", self.metrics)
+        write_report(self.out / "report.md", self.metrics)
 
 
 def train(
@@ -228,26 +269,27 @@ def train(
     ``max_steps`` stops (with a checkpoint) once that many minibatches have been done
     in total; ``on_step`` is called after every minibatch with the global step.
     """
-    from tqdm import tqdm
+    run = setup_run(cfg, resume=resume, overrides=overrides, build=build,
+                    log=log or tqdm.write)
+    status = run_epochs(run, stop=stop or StopFlag(), max_steps=max_steps, on_step=on_step)
+    if status != "finished":
+        return RunResult(status, run.out, run.last_ckpt, run.metrics)
+    return finish_run(run)
 
+
+def setup_run(cfg: TrainConfig, *, resume: bool = False,
+              overrides: dict[str, Any] | None = None,
+              build: Callable[..., torch.nn.Module] | None = None,
+              log: Callable[[str], None] = tqdm.write) -> TrainingRun:
+    """The model, data, augmentation and update rule of a new or resumed run.
+
+    The order is part of the run's reproducibility: seed, then build (the initial
+    weights depend only on the seed), then the data; a resumed run then restores the
+    weights, the update rule's state and the RNG state from its checkpoint.
+    """
     build = build or ck.default_builder
-    stop = stop or StopFlag()
-    if log is None:
-        def log(msg: str) -> None:
-            tqdm.write(msg)
     out = Path(cfg.out)
-    ckdir = out / "checkpoints"
-
-    ckpt = None
-    if resume:
-        if not ckdir.is_dir():
-            raise CheckpointError(f"{out}: nothing to resume (no checkpoints/ folder)")
-        ckpt = ck.read_checkpoint(ckdir)
-        cfg = _merge_resume(ckpt, overrides or {}, out)
-    elif ckdir.is_dir() and any(ckdir.glob("ckpt-*.json")):
-        raise ConfigError(f"{out}: already holds a run; use --resume to continue it or "
-                          "choose another --out")
-
+    cfg, ckpt = _open_run(cfg, out, resume, overrides or {})
     cfg.validate()
     device = resolve_device(cfg.device)
     if ckpt is not None and "schedule" not in (overrides or {}):
@@ -274,13 +316,7 @@ def train(
     test_split = _limit(ds.test, cfg.limit_test)
     assert train_split is not None
 
-    if ckpt is not None:
-        mean = ckpt.tensors["data/mean"].numpy()
-        pca_vals = ckpt.tensors["data/pca_vals"].numpy()
-        pca_vecs = ckpt.tensors["data/pca_vecs"].numpy()
-    else:
-        mean = mean_image(train_split.images)
-        pca_vals, pca_vecs = rgb_pca(train_split.images)
+    mean, pca_vals, pca_vecs = _data_statistics(ckpt, train_split)
     aug = make_augmenter(cfg, model, mean, pca_vals, pca_vecs)
 
     opt = Update2012(model.param_groups())
@@ -310,140 +346,184 @@ def train(
         pos = {"epoch": 0, "batch": 0, "step": 0}
         st = {}
     history: list[dict[str, Any]] = list(st.get("history", []))
-    accum: dict[str, float] = dict(st.get("accum", {}))
-    wall_before = float(st.get("wall_s", 0.0))
     session_start = time.perf_counter()
-
-    n_train = len(train_split)
-    nb = math.ceil(n_train / cfg.batch)
-    metrics: dict[str, Any] = {
-        "run": out.name, "status": "running", "config": {**run_config, **_flat(cfg)},
-        "seed": cfg.seed, "versions": versions(), "device": str(device),
-        "threads": torch.get_num_threads(), "epochs": history,
-        "skipped_images": len(ds.skipped),
-        "skipped": [{"file": a, "reason": b} for a, b in ds.skipped],
-    }
+    run = TrainingRun(
+        cfg=cfg, out=out, device=device, schedule=schedule, model=model, opt=opt, aug=aug,
+        coeff=coeff, train_split=train_split, test_split=test_split, run_config=run_config,
+        extra=extra, pos=pos, history=history, accum=dict(st.get("accum", {})),
+        wall_before=float(st.get("wall_s", 0.0)),
+        last_ckpt=ckpt.path if ckpt is not None else None, log=log,
+        session_start=session_start,
+        metrics={
+            "run": out.name, "status": "running", "config": {**run_config, **_flat(cfg)},
+            "seed": cfg.seed, "versions": versions(), "device": str(device),
+            "threads": torch.get_num_threads(), "epochs": history,
+            "skipped_images": len(ds.skipped),
+            "skipped": [{"file": a, "reason": b} for a, b in ds.skipped],
+        })
     out.mkdir(parents=True, exist_ok=True)
     if ds.skipped:
         log(f"skipped {len(ds.skipped)} unreadable image(s): "
             + "; ".join(f"{a} ({b})" for a, b in ds.skipped[:5])
             + (" ..." if len(ds.skipped) > 5 else ""))
+    return run
 
-    def wall() -> float:
-        return wall_before + time.perf_counter() - session_start
 
-    def save(status: str) -> Path:
-        state = {"history": history, "accum": accum, "wall_s": wall(), "status": status}
-        return ck.save_checkpoint(ckdir, model=model, optimizer=opt, position=pos,
-                                  config=run_config, state=state, extra_tensors=extra,
-                                  keep=cfg.keep)
+def _open_run(cfg: TrainConfig, out: Path, resume: bool,
+              overrides: dict[str, Any]) -> tuple[TrainConfig, ck.Checkpoint | None]:
+    """The run's settings and its latest checkpoint (resume), or a check that ``out`` is free."""
+    ckdir = out / "checkpoints"
+    if resume:
+        if not ckdir.is_dir():
+            raise CheckpointError(f"{out}: nothing to resume (no checkpoints/ folder)")
+        ckpt = ck.read_checkpoint(ckdir)
+        return _merge_resume(ckpt, overrides, out), ckpt
+    if ckdir.is_dir() and any(ckdir.glob("ckpt-*.json")):
+        raise ConfigError(f"{out}: already holds a run; use --resume to continue it or "
+                          "choose another --out")
+    return cfg, None
 
-    def write_metrics(status: str) -> None:
-        metrics["status"] = status
-        metrics["wall_s"] = wall()
-        write_json(out / "metrics.json", metrics)
-        write_report(out / "report.md", metrics)
 
-    last_ckpt: Path | None = ckpt.path if ckpt is not None else None
-    previous_handler = _install_sigint(stop, log)
-    status = "finished"
+def _data_statistics(ckpt: ck.Checkpoint | None,
+                     train_split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean image, RGB PCA eigenvalues and eigenvectors: computed when a run starts,
+    then carried in every checkpoint (a resumed run reads them back)."""
+    if ckpt is not None:
+        return (ckpt.tensors["data/mean"].numpy(), ckpt.tensors["data/pca_vals"].numpy(),
+                ckpt.tensors["data/pca_vecs"].numpy())
+    mean = mean_image(train_split.images)
+    pca_vals, pca_vecs = rgb_pca(train_split.images)
+    return mean, pca_vals, pca_vecs
+
+
+def run_epochs(run: TrainingRun, *, stop: StopFlag, max_steps: int | None = None,
+               on_step: Callable[[int], None] | None = None) -> str:
+    """Train from ``run.pos`` to the last epoch; ``finished``, ``interrupted`` or ``stopped``.
+
+    Each finished epoch is scored on the test split and checkpointed; a run that stops
+    early (Ctrl-C, ``max_steps``) is checkpointed where it stopped, mid-epoch.
+    """
+    cfg, pos = run.cfg, run.pos
+    previous_handler = _install_sigint(stop, run.log)
     try:
         epoch_bar = tqdm(total=cfg.epochs, initial=min(pos["epoch"], cfg.epochs), desc="epochs",
                          unit="epoch", disable=not cfg.progress)
         while pos["epoch"] < cfg.epochs:
             e = pos["epoch"]
-            schedule.apply(opt, e)
-            cnoise = schedule.color_noise_for(aug.color_noise, e)
-            order = _order(n_train, cfg.seed, e, cfg.shuffle)
-            model.train()
-            bar = tqdm(total=nb, initial=pos["batch"], desc=f"epoch {e + 1}", unit="batch",
-                       leave=False, disable=not cfg.progress)
-            t0 = time.perf_counter()
-            while pos["batch"] < nb:
-                b = pos["batch"]
-                idx = order[b * cfg.batch : (b + 1) * cfg.batch]
-                images = np.asarray(train_split.images[idx])
-                labels = torch.from_numpy(np.asarray(train_split.labels[idx], np.int64))
-                rng = np.random.default_rng([cfg.seed, e, b])
-                x = torch.from_numpy(aug.train_batch(images, rng, color_noise=cnoise))
-                x, labels = x.to(device), labels.to(device)
-                logits = model(x)
-                loss = coeff * F.cross_entropy(logits.float(), labels)
-                lv = float(loss.detach())
-                if not math.isfinite(lv):
-                    raise TrainingDiverged(
-                        f"cost became {lv} at epoch {e + 1}, minibatch {b + 1}; the last good "
-                        f"checkpoint is {last_ckpt} (lower the learning rate with --schedule)")
-                model.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    probs = torch.softmax(logits.detach().float(), 1).cpu().numpy()
-                credit = topk_credit(probs, labels.cpu().numpy(), 1).sum()
-                k = len(idx)
-                accum["loss_sum"] = accum.get("loss_sum", 0.0) + lv * k
-                accum["correct"] = accum.get("correct", 0.0) + float(credit)
-                accum["n"] = accum.get("n", 0.0) + k
-                pos["batch"] = b + 1
-                pos["step"] += 1
-                bar.update(1)
-                if cfg.progress:
-                    bar.set_postfix(loss=f"{accum['loss_sum'] / accum['n']:.4f}")
-                if on_step is not None:
-                    on_step(pos["step"])
-                if stop.is_set() or (max_steps is not None and pos["step"] >= max_steps):
-                    accum["train_s"] = accum.get("train_s", 0.0) + time.perf_counter() - t0
-                    status = "interrupted" if stop.is_set() else "stopped"
-                    break
-                if cfg.checkpoint_every and pos["step"] % cfg.checkpoint_every == 0 \
-                        and pos["batch"] < nb:
-                    accum["train_s"] = accum.get("train_s", 0.0) + time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    last_ckpt = save("running")
-            bar.close()
+            run.schedule.apply(run.opt, e)
+            cnoise = run.schedule.color_noise_for(run.aug.color_noise, e)
+            status = _train_minibatches(run, e, cnoise, stop, max_steps, on_step)
             if status != "finished":
-                last_ckpt = save(status)
-                write_metrics(status)
-                log(f"{status} at epoch {e + 1}, minibatch {pos['batch']}/{nb}; resume with "
-                    f"--resume (checkpoint {last_ckpt})")
-                return RunResult(status, out, last_ckpt, metrics)
-            accum["train_s"] = accum.get("train_s", 0.0) + time.perf_counter() - t0
-            t1 = time.perf_counter()
-            test = (evaluate(model, test_split.images, test_split.labels, aug,
-                             views=cfg.test_views, batch_size=cfg.eval_batch, device=device,
-                             progress=cfg.progress)
-                    if test_split is not None else {})
-            rates = opt.rates()
-            row = {
-                "epoch": e + 1,
-                "train_loss": accum["loss_sum"] / accum["n"],
-                "train_top1_err": 1.0 - accum["correct"] / accum["n"],
-                "test_top1_err": test.get("top1_err"),
-                "test_top5_err": test.get("top5_err"),
-                "test_loss": test.get("loss"),
-                "test_views": cfg.test_views,
-                "eps_first": next(iter(rates.values())),
-                "eps": rates,
-                "color_noise": cnoise if aug.pca_noise != "off" else 0.0,
-                "images_per_s": accum["n"] / max(accum["train_s"], 1e-9),
-                "train_s": accum["train_s"],
-                "eval_s": time.perf_counter() - t1,
-            }
-            history.append(row)
-            pos["epoch"], pos["batch"] = e + 1, 0
-            accum = {}
-            row["wall_s"] = wall()
-            last_ckpt = save("running")
-            write_metrics("running")
+                last = run.save(status)
+                run.write_metrics(status)
+                run.log(f"{status} at epoch {e + 1}, minibatch {pos['batch']}/"
+                        f"{run.batches_per_epoch}; resume with --resume (checkpoint {last})")
+                return status
+            _end_epoch(run, e, cnoise)
             epoch_bar.update(1)
-            log(f"epoch {e + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, test top-1 "
-                + (f"{100 * row['test_top1_err']:.2f}%" if test else "-")
-                + f", {row['images_per_s']:.0f} images/s")
         epoch_bar.close()
     finally:
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
+    return "finished"
 
+
+def _train_minibatches(run: TrainingRun, e: int, cnoise: float, stop: StopFlag,
+                       max_steps: int | None, on_step: Callable[[int], None] | None) -> str:
+    """Epoch ``e`` from ``run.pos["batch"]`` to its end, unless asked to stop first."""
+    cfg, pos, accum, model = run.cfg, run.pos, run.accum, run.model
+    nb = run.batches_per_epoch
+    order = _order(len(run.train_split), cfg.seed, e, cfg.shuffle)
+    model.train()
+    bar = tqdm(total=nb, initial=pos["batch"], desc=f"epoch {e + 1}", unit="batch",
+               leave=False, disable=not cfg.progress)
+    status = "finished"
+    t0 = time.perf_counter()
+    while pos["batch"] < nb:
+        b = pos["batch"]
+        idx = order[b * cfg.batch : (b + 1) * cfg.batch]
+        images = np.asarray(run.train_split.images[idx])
+        labels = torch.from_numpy(np.asarray(run.train_split.labels[idx], np.int64))
+        rng = np.random.default_rng([cfg.seed, e, b])
+        x = torch.from_numpy(run.aug.train_batch(images, rng, color_noise=cnoise))
+        x, labels = x.to(run.device), labels.to(run.device)
+        logits = model(x)
+        loss = run.coeff * F.cross_entropy(logits.float(), labels)
+        lv = float(loss.detach())
+        if not math.isfinite(lv):
+            raise TrainingDiverged(
+                f"cost became {lv} at epoch {e + 1}, minibatch {b + 1}; the last good "
+                f"checkpoint is {run.last_ckpt} (lower the learning rate with --schedule)")
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        with torch.no_grad():
+            probs = torch.softmax(logits.detach().float(), 1).cpu().numpy()
+        credit = topk_credit(probs, labels.cpu().numpy(), 1).sum()
+        k = len(idx)
+        accum["loss_sum"] = accum.get("loss_sum", 0.0) + lv * k
+        accum["correct"] = accum.get("correct", 0.0) + float(credit)
+        accum["n"] = accum.get("n", 0.0) + k
+        pos["batch"] = b + 1
+        pos["step"] += 1
+        bar.update(1)
+        if cfg.progress:
+            bar.set_postfix(loss=f"{accum['loss_sum'] / accum['n']:.4f}")
+        if on_step is not None:
+            on_step(pos["step"])
+        if stop.is_set() or (max_steps is not None and pos["step"] >= max_steps):
+            accum["train_s"] = accum.get("train_s", 0.0) + time.perf_counter() - t0
+            status = "interrupted" if stop.is_set() else "stopped"
+            break
+        if cfg.checkpoint_every and pos["step"] % cfg.checkpoint_every == 0 \
+                and pos["batch"] < nb:
+            accum["train_s"] = accum.get("train_s", 0.0) + time.perf_counter() - t0
+            t0 = time.perf_counter()
+            run.save("running")
+    bar.close()
+    if status == "finished":
+        accum["train_s"] = accum.get("train_s", 0.0) + time.perf_counter() - t0
+    return status
+
+
+def _end_epoch(run: TrainingRun, e: int, cnoise: float) -> None:
+    """Score epoch ``e`` on the test split, record its row, checkpoint, report."""
+    cfg, accum, test_split = run.cfg, run.accum, run.test_split
+    t1 = time.perf_counter()
+    test = (evaluate(run.model, test_split.images, test_split.labels, run.aug,
+                     views=cfg.test_views, batch_size=cfg.eval_batch, device=run.device,
+                     progress=cfg.progress)
+            if test_split is not None else {})
+    rates = run.opt.rates()
+    row = {
+        "epoch": e + 1,
+        "train_loss": accum["loss_sum"] / accum["n"],
+        "train_top1_err": 1.0 - accum["correct"] / accum["n"],
+        "test_top1_err": test.get("top1_err"),
+        "test_top5_err": test.get("top5_err"),
+        "test_loss": test.get("loss"),
+        "test_views": cfg.test_views,
+        "eps_first": next(iter(rates.values())),
+        "eps": rates,
+        "color_noise": cnoise if run.aug.pca_noise != "off" else 0.0,
+        "images_per_s": accum["n"] / max(accum["train_s"], 1e-9),
+        "train_s": accum["train_s"],
+        "eval_s": time.perf_counter() - t1,
+    }
+    run.history.append(row)
+    run.pos["epoch"], run.pos["batch"] = e + 1, 0
+    run.accum = {}
+    row["wall_s"] = run.wall()
+    run.save("running")
+    run.write_metrics("running")
+    run.log(f"epoch {e + 1}/{cfg.epochs}: train loss {row['train_loss']:.4f}, test top-1 "
+            + (f"{100 * row['test_top1_err']:.2f}%" if test else "-")
+            + f", {row['images_per_s']:.0f} images/s")
+
+
+def finish_run(run: TrainingRun) -> RunResult:
+    """The final test error (the last epoch's, or again with ``final_views``); done."""
+    cfg, history, test_split = run.cfg, run.history, run.test_split
     fv = cfg.final_views or cfg.test_views
     if test_split is not None:
         if history and fv == cfg.test_views and history[-1].get("test_top1_err") is not None:
@@ -451,11 +531,12 @@ def train(
             final = {"n": len(test_split), "views": fv, "top1_err": h["test_top1_err"],
                      "top5_err": h["test_top5_err"], "loss": h["test_loss"]}
         else:
-            final = evaluate(model, test_split.images, test_split.labels, aug, views=fv,
-                             batch_size=cfg.eval_batch, device=device, progress=cfg.progress)
-        metrics["final"] = final
-    write_metrics("finished")
-    return RunResult("finished", out, last_ckpt, metrics)
+            final = evaluate(run.model, test_split.images, test_split.labels, run.aug,
+                             views=fv, batch_size=cfg.eval_batch, device=run.device,
+                             progress=cfg.progress)
+        run.metrics["final"] = final
+    run.write_metrics("finished")
+    return RunResult("finished", run.out, run.last_ckpt, run.metrics)
 
 
 def _flat(cfg: TrainConfig) -> dict[str, Any]:

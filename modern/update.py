@@ -14,7 +14,8 @@ constant and disagree right after a learning-rate change, which is exactly when 
 2012 runs changed it (by hand, between sessions). :class:`Update2012` implements the
 paper's rule, per tensor.
 
-``eps == 0`` means frozen, as in 2012 (fact sheet section 6.5): such a tensor gets no
+``eps == 0`` means frozen, as in 2012 (docs/reference/recreation.md#recreation-update): such a
+tensor gets no
 update at all, not even weight decay, and its velocity is left untouched.
 
 Schedules replace the 2012 practice of stopping a run, editing the params file and
@@ -222,7 +223,8 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     # layer-params-80sec.cfg of the 2011 release: "reduce the learning rate after 8
     # epochs by a factor of 10" (the run is ~10 epochs long).
     "cifar10-80sec": [{"epoch": 8, "layers": "all", "factor": 0.1}],
-    # The ILSVRC-2012 runs (fact sheet section 3.7, layer-params-145 notes), with the
+    # The ILSVRC-2012 runs (docs/reference/recreation.md#recreation-training-schedule,
+    # layer-params-145 notes), with the
     # epochs of run4.sh: three global drops, conv1 lowered then frozen, noise off.
     "alexnet2012": [
         {"epoch": 22, "layers": "all", "factor": 0.1},

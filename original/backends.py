@@ -3,13 +3,15 @@
 In 2012 every layer called the cudaconv2 library (``src/layer.cu`` L815-L1006,
 L1273-L1623) through NVMatrix. The engine here calls a backend object with the same
 vocabulary instead: conv filter/image/weight "acts", pooling and its undo, the three
-normalisations. Two backends exist:
+normalisations. The backend names are the project's one vocabulary
+(:data:`alexnet.registry.BACKENDS`, which also says what each name means for the port);
+for the engine they mean:
 
 ``numpy``
     :mod:`alexnet.original.ops_numpy`, a reference in the 2012 memory layout (the
     part of the 2012 tree closest to it is the CPU reference code ``src/cpuCNN.cu``).
 
-``cuda-convnet``
+``emulated`` (alias ``cuda-convnet``, the engine's earlier name)
     the project's own cudaconv2-style kernels (``cuda/``, C ABI declared in
     ``cuda/include/convnet_kernels.h``) through their numpy bindings
     ``alexnet.cuda.bindings_numpy``: the same kernel text a GPU runs, executed on the CPU by
@@ -18,6 +20,10 @@ normalisations. Two backends exist:
     chunks summed in order), pooling and its undo, and the three normalisations run in
     the kernels; what the kernels do not cover (fc GEMMs, neurons, softmax, costs,
     blur, nailbed) stays in numpy, as in 2012 NVMatrix did those.
+
+``cuda``
+    not available to the engine: it has no GPU host (the port can run the kernels on a
+    GPU; see :mod:`alexnet.modern.backend`).
 
 A backend is any object with the attributes of :class:`Backend`; the engine never
 looks further than that.
@@ -30,10 +36,11 @@ import math
 from typing import Any
 
 import numpy as np
+
+from alexnet import registry
+from alexnet.errors import AlexNetError, BackendUnavailable
 from alexnet.original import ops_numpy
 from alexnet.original.ops_numpy import ConvGeom
-
-from alexnet.errors import AlexNetError, BackendUnavailable
 
 #: where the cuda helper's bindings are expected (a module exposing the ops_numpy names)
 CUDA_BINDINGS = ("alexnet.cuda.bindings_numpy",)
@@ -68,7 +75,7 @@ class NumpyBackend(Backend):
 class CudaConvnetBackend(Backend):
     """The shared cuda/ kernels; refuses clearly when their bindings are not importable."""
 
-    name = "cuda-convnet"
+    name = "emulated"
 
     def __init__(self) -> None:
         mod = None
@@ -81,19 +88,19 @@ class CudaConvnetBackend(Backend):
                 errors.append(f"{modname}: {exc}")
         if mod is None:
             raise BackendUnavailable(
-                "backend 'cuda-convnet' needs the Python bindings of the cuda/ kernels, which "
+                f"backend {self.name!r} needs the Python bindings of the cuda/ kernels, which "
                 "are not importable here (" + "; ".join(errors) + "); use --backend=numpy"
             )
         try:
             host = mod.host()            # builds (or finds) the kernel library
         except AlexNetError as exc:
-            raise BackendUnavailable(f"backend 'cuda-convnet' is not usable here: {exc}") from None
+            raise BackendUnavailable(f"backend {self.name!r} is not usable here: {exc}") from None
         super().__init__(_KernelOps(mod))
         self.module = mod
         self.host = host
 
     def describe(self) -> str:
-        return f"{self.name} ({self.host})"
+        return f"{self.name} (the cuda/ kernels on the {self.host} host)"
 
 
 class _KernelOps:
@@ -189,13 +196,18 @@ class _KernelOps:
         return self.k.local_mean(self._img(x, channels), size=size).reshape(x.shape)
 
 
-BACKENDS = {"numpy": NumpyBackend, "cuda-convnet": CudaConvnetBackend}
+#: the registry's engine implementations -> the classes that provide them
+IMPLEMENTATIONS: dict[str, type[Backend]] = {"numpy": NumpyBackend,
+                                             "kernels": CudaConvnetBackend}
 
 
 def get_backend(name: str | Backend) -> Backend:
-    """A backend by name ("numpy" or "cuda-convnet"), or pass an instance through."""
+    """A backend by a name of :data:`alexnet.registry.BACKENDS` (or an alias), or pass an
+    instance through; BackendUnavailable for an unknown name or one the engine cannot run."""
     if isinstance(name, Backend):
         return name
-    if name not in BACKENDS:
-        raise BackendUnavailable(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
-    return BACKENDS[name]()
+    spec = registry.backend(name)
+    if spec.engine is None:
+        raise BackendUnavailable(f"backend {spec.name!r} is not available to the 2012 engine: "
+                                 f"{spec.recreation}")
+    return IMPLEMENTATIONS[spec.engine]()

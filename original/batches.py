@@ -1,7 +1,7 @@
 """The 2012 data-batch format on disk, and converters into it.
 
-A data folder of the 2011/2012 system (cc2011 ``data.py`` L30-L33, L69-L102; fact sheet
-original-2012.md 5.2) holds
+A data folder of the 2011/2012 system (cc2011 ``data.py`` L30-L33, L69-L102;
+docs/reference/formats.md#formats-batches) holds
 
 ``batches.meta``
     a pickled dict: ``label_names`` (its length is the class count), ``num_vis`` (values
@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from alexnet.original import pickling
 
 from alexnet.errors import DataError
+from alexnet.original import pickling
+from alexnet.registry import CIFAR10_CLASSES
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
@@ -181,7 +182,8 @@ def resize_center(img, size: int = 256):
 def color_pca(data: np.ndarray, max_pixels: int = 2_000_000,
               rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-component standard deviations and eigenvectors (as columns) of the RGB pixel
-    covariance, the ``color_pca`` pair the colour noise reads (original-2012.md 5.4)."""
+    covariance, the ``color_pca`` pair the colour noise reads
+    (docs/reference/recreation.md#recreation-augmentation)."""
     rng = rng or np.random.default_rng(0)
     rgb = data.reshape(3, -1)
     if rgb.shape[1] > max_pixels:
@@ -195,10 +197,6 @@ def color_pca(data: np.ndarray, max_pixels: int = 2_000_000,
 
 # --------------------------------------------------------------------------------------
 # CIFAR-10
-
-
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck"]
 
 
 def _cifar_from_python_tarball(path: Path) -> tuple[list[tuple[np.ndarray, list[int]]],

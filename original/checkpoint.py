@@ -1,7 +1,8 @@
 """The 2012 checkpoint format: write, read safely, check, and convert to safetensors.
 
 Format (re-created from cc2011 ``gpumodel.py`` L250-L277 and the 2012 ``convnet.py``
-L37-L42, L158-L162; fact sheet original-2012.md section 4). A checkpoint is the file
+L37-L42, L158-L162; docs/reference/formats.md#formats-checkpoints and
+docs/reference/recreation.md#recreation-checkpoints). A checkpoint is the file
 ``<save-path>/ConvNet__<YYYY-MM-DD_HH.MM.SS>/<epoch>.<batchnum>`` holding one pickled
 dict with exactly two keys:
 
@@ -20,45 +21,32 @@ file, fsync, rename): an interrupted save leaves the previous checkpoint, never 
 one. Reading goes through :mod:`alexnet.original.pickling`'s allow-list: a checkpoint
 can build numpy arrays, containers and option objects, nothing else.
 
-Array layouts and their torch counterparts (the mapping used by the conversion, same
-as ``alexnet.modern.matrices2012``):
-
-================  ==========================================  ===========================
-2012 matrix       2012 shape (memory order)                   torch tensor
-================  ==========================================  ===========================
-conv weights[i]   (C'*S*S, F) C order, rows (c', y, x)        (F, C', S, S) = W.T reshaped
-local weights[i]  (M*C'*S*S, F) C order                       (M, C'*S*S, F), same bytes
-fc weights[i]     (numIn, numOut) Fortran                     (numOut, numIn) = W.T
-conv biases       (F, 1); unshared (F*M, 1)                   (F,); unshared (F, MY, MX)
-local biases      (F*M, 1)                                    (F, MY, MX)
-fc biases         (1, numOut) Fortran                         (numOut,)
-================  ==========================================  ===========================
-
-In a safetensors file the tensors are named ``<layer>.weights[<i>]`` and
-``<layer>.biases`` (the 2012 layer names of the cfg, i.e. the names the modern port's
-cfg-built nets use in ``param_groups``), and the increment buffers
-``velocity/<layer>.weights[<i>]`` / ``velocity/<layer>.biases``. For the modern port's
-hand-written :class:`AlexNet2012` (towers held as groups) the conversion goes through
-its ``matrix_pieces`` via ``alexnet.modern.matrices2012`` and the file holds the
-model's ``state_dict`` keys. All conversions are pure reshapes and transposes, so a
-round trip is bit-exact.
+The safetensors export holds the weights in the port's layouts (per-cfg-layer tensors
+``<layer>.weights[<i>]``/``<layer>.biases`` with ``velocity/...`` increments, or a port
+model's ``state_dict`` keys); every layout conversion is :mod:`alexnet.layouts2012`'s,
+and all of them are pure reshapes and transposes, so a round trip is bit-exact.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from alexnet.original import pickling
-from alexnet.original.initial_weights import check_arrays, matrix_shapes
-
 from alexnet.errors import CheckpointError, ConfigError
+from alexnet.io import atomic_path
+from alexnet.layouts2012 import (
+    WEIGHT_TYPES,
+    layers_to_state_dict,
+    layers_to_tensors,
+    state_dict_to_layers,
+    tensors_to_layers,
+)
+from alexnet.original import pickling
+from alexnet.original.initial_weights import check_arrays, init_weights, matrix_shapes
+from alexnet.original.layer import parse_layers
 
-WEIGHT_TYPES = ("conv", "local", "fc")
 _CKPT_NAME = re.compile(r"^\d+\.\d+$")
 
 
@@ -211,102 +199,40 @@ def check_same_net(layers: dict[str, dict[str, Any]], graph_layers: dict[str, di
                                   f"weights {have}, this definition needs {want})")
 
 
+def save_layers(layers: dict[str, dict[str, Any]], folder: str | Path) -> Path:
+    """Weights alone (engine-form layer dicts) as a 2012 checkpoint ``<folder>/0.0``,
+    without options: what a conversion hands to the 2012 side."""
+    state = {"layers": layers, "epoch": 0, "batchnum": 0, "train_outputs": [],
+             "test_outputs": []}
+    return save_checkpoint(folder, state, None)
+
+
+def load_layers(path: str | Path, graph_layers: dict[str, dict[str, Any]]
+                ) -> dict[str, dict[str, Any]]:
+    """A checkpoint's layers (engine form), refused unless they are ``graph_layers``' net."""
+    ck = load_checkpoint(path)
+    layers = ck["model_state"]["layers"]
+    check_same_net(layers, graph_layers, str(ck["path"]))
+    return layers
+
+
+def through_checkpoint(layers: dict[str, dict[str, Any]], folder: str | Path
+                       ) -> dict[str, dict[str, Any]]:
+    """``layers`` written as a 2012 checkpoint in ``folder`` and read back the way a
+    user's file is read (restricted unpickler, structure and shape checks)."""
+    return load_layers(save_layers(layers, folder), layers)
+
+
 # --------------------------------------------------------------------------------------
-# safetensors conversion
-
-
-def _torch_layout(d: dict[str, Any], kind: str, a: np.ndarray, i: int = 0) -> np.ndarray:
-    t = d["type"]
-    if kind == "weights":
-        if t == "conv":
-            s = d["filterSize"][i]
-            return np.ascontiguousarray(a.T).reshape(d["filters"], d["filterChannels"][i], s, s)
-        if t == "local":
-            return np.ascontiguousarray(a).reshape(d["modules"], -1, d["filters"])
-        return np.ascontiguousarray(a.T)
-    if t == "fc" or (t == "conv" and d.get("sharedBiases", True)):
-        return np.ascontiguousarray(a).reshape(-1)
-    return np.ascontiguousarray(a).reshape(d["filters"], d["modulesX"], d["modulesX"])
-
-
-def _from_torch_layout(d: dict[str, Any], kind: str, t: np.ndarray, i: int = 0) -> np.ndarray:
-    shapes, bshape, order = matrix_shapes(d)
-    t = np.asarray(t, dtype=np.float32)
-    if kind == "weights":
-        rows, cols = shapes[i]
-        if d["type"] == "conv":
-            return np.ascontiguousarray(t.reshape(cols, rows).T)
-        if d["type"] == "local":
-            return np.ascontiguousarray(t.reshape(rows, cols))
-        return np.asfortranarray(t.reshape(cols, rows).T)
-    out = t.reshape(bshape)
-    return np.asfortranarray(out) if order == "F" else np.ascontiguousarray(out)
-
-
-def _expected_torch_shape(d: dict[str, Any], kind: str, i: int = 0) -> tuple[int, ...]:
-    shapes, bshape, _ = matrix_shapes(d)
-    dummy = np.zeros(shapes[i] if kind == "weights" else bshape, dtype=np.float32)
-    return _torch_layout(d, kind, dummy, i).shape
-
-
-def layers_to_tensors(layers: dict[str, dict[str, Any]], *, velocity: bool = True
-                      ) -> dict[str, np.ndarray]:
-    """Per-cfg-layer tensors in torch layout (see the module docstring for names)."""
-    out: dict[str, np.ndarray] = {}
-    for name, d in layers.items():
-        if d["type"] not in WEIGHT_TYPES:
-            continue
-        for i, (w, inc) in enumerate(zip(d["weights"], d["weightsInc"], strict=True)):
-            out[f"{name}.weights[{i}]"] = _torch_layout(d, "weights", w, i)
-            if velocity:
-                out[f"velocity/{name}.weights[{i}]"] = _torch_layout(d, "weights", inc, i)
-        out[f"{name}.biases"] = _torch_layout(d, "biases", d["biases"])
-        if velocity:
-            out[f"velocity/{name}.biases"] = _torch_layout(d, "biases", d["biasesInc"])
-    return out
-
-
-def tensors_to_layers(tensors: dict[str, np.ndarray], layers: dict[str, dict[str, Any]],
-                      source: str) -> None:
-    """Fill the weight arrays of ``layers`` (engine dicts of the right net) from tensors
-    named as by :func:`layers_to_tensors`; velocities default to zeros when absent."""
-    for name, d in layers.items():
-        if d["type"] not in WEIGHT_TYPES:
-            continue
-        n = len(d["inputs"])
-        ws, incs = [], []
-        for i in range(n):
-            key = f"{name}.weights[{i}]"
-            ws.append(_get(tensors, key, d, "weights", i, source))
-            vkey = "velocity/" + key
-            incs.append(_get(tensors, vkey, d, "weights", i, source) if vkey in tensors
-                        else np.zeros_like(ws[-1]))
-        d["weights"], d["weightsInc"] = ws, incs
-        d["biases"] = _get(tensors, f"{name}.biases", d, "biases", 0, source)
-        vkey = f"velocity/{name}.biases"
-        d["biasesInc"] = (_get(tensors, vkey, d, "biases", 0, source) if vkey in tensors
-                          else np.zeros_like(d["biases"]))
-
-
-def _get(tensors, key, d, kind, i, source) -> np.ndarray:
-    if key not in tensors:
-        raise CheckpointError(f"{source}: tensor {key!r} missing (is it from another network?)")
-    t = np.asarray(tensors[key])
-    want = _expected_torch_shape(d, kind, i)
-    if tuple(t.shape) != tuple(want):
-        raise CheckpointError(f"{source}: tensor {key!r} has shape {tuple(t.shape)}, this "
-                              f"network needs {tuple(want)}")
-    if t.dtype != np.float32:
-        raise CheckpointError(f"{source}: tensor {key!r} has dtype {t.dtype}, expected float32")
-    return _from_torch_layout(d, kind, t, i)
+# safetensors export and import
 
 
 def export_safetensors(ckpt_path: str | Path, out: str | Path, *, model: Any = None) -> Path:
     """A 2012 checkpoint -> a safetensors file.
 
-    Without ``model``: per-cfg-layer tensors (+ velocities). With a modern port model that
-    knows its 2012 matrices (``matrix_pieces``): its ``state_dict`` keys, via
-    ``alexnet.modern.matrices2012.from_2012_matrices``.
+    Without ``model``: per-cfg-layer tensors (+ velocities). With a port model, or a
+    :class:`~alexnet.layouts2012.PortLayout` (e.g. ``arch_layout("alexnet2012")``): its
+    ``state_dict`` keys.
     """
     from safetensors.numpy import save_file
 
@@ -320,54 +246,20 @@ def export_safetensors(ckpt_path: str | Path, out: str | Path, *, model: Any = N
         tensors = layers_to_tensors(layers)
         meta["naming"] = "cfg-layers"
     else:
-        tensors = _model_state_from_2012(model, layers, str(ck["path"]))
+        tensors = layers_to_state_dict(model, layers, str(ck["path"]))
         meta["naming"] = "state_dict"
         meta["arch"] = str(getattr(model, "arch", type(model).__name__))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, out)
-    return out
-
-
-def _mats_2012(layers: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
-    mats: dict[str, np.ndarray] = {}
-    for name, d in layers.items():
-        if d["type"] in WEIGHT_TYPES:
-            for i, w in enumerate(d["weights"]):
-                mats[f"{name}.weights[{i}]"] = w
-            mats[f"{name}.biases"] = d["biases"]
-    return mats
-
-
-def _model_state_from_2012(model: Any, layers: dict[str, dict[str, Any]], source: str
-                           ) -> dict[str, np.ndarray]:
-    return layers_to_state_dict(model, layers, source)
-
-
-def layers_to_state_dict(model: Any, layers: dict[str, dict[str, Any]],
-                         source: str = "2012 layers") -> dict[str, np.ndarray]:
-    """The modern model's state_dict (numpy) holding the 2012 layers' weights."""
-    from alexnet.modern.matrices2012 import from_2012_matrices
-
-    by_group = from_2012_matrices(model, _mats_2012(layers), load=False, source=source)
-    names = {id(p): k for k, p in model.named_parameters()}
-    groups = {g["name"]: g["param"] for g in model.param_groups()}
-    out = {}
-    for gname, t in by_group.items():
-        key = names[id(groups[gname])]
-        out[key] = t.detach().cpu().numpy().copy()
-    for key, buf in model.state_dict().items():
-        if key not in out:
-            out[key] = buf.detach().cpu().numpy().copy()
+    with atomic_path(out, mode="umask") as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
     return out
 
 
 def import_safetensors(path: str | Path, layers: dict[str, dict[str, Any]], *,
                        model: Any = None) -> None:
     """The inverse of :func:`export_safetensors`: fill ``layers`` (the engine dicts of the
-    matching definition) from the file. With ``model``, the file holds its state_dict."""
+    matching definition) from the file. With ``model`` (a port model or layout), the file
+    holds its state_dict."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
@@ -380,30 +272,6 @@ def import_safetensors(path: str | Path, layers: dict[str, dict[str, Any]], *,
         tensors_to_layers(tensors, layers, str(path))
         return
     state_dict_to_layers(model, tensors, layers, str(path))
-
-
-def state_dict_to_layers(model: Any, tensors: dict[str, np.ndarray],
-                         layers: dict[str, dict[str, Any]], source: str = "state_dict") -> None:
-    """Fill 2012 layer dicts from a modern model's state_dict (numpy arrays)."""
-    import torch
-    from alexnet.modern.matrices2012 import to_2012_matrices
-
-    path = source
-    names = {id(p): k for k, p in model.named_parameters()}
-    values = {}
-    for g in model.param_groups():
-        key = names[id(g["param"])]
-        if key not in tensors:
-            raise CheckpointError(f"{path}: tensor {key!r} missing")
-        values[g["name"]] = torch.from_numpy(tensors[key])
-    mats = to_2012_matrices(model, values)
-    for name, d in layers.items():
-        if d["type"] not in WEIGHT_TYPES:
-            continue
-        d["weights"] = [mats[f"{name}.weights[{i}]"] for i in range(len(d["inputs"]))]
-        d["biases"] = mats[f"{name}.biases"]
-        d["weightsInc"] = [np.zeros_like(w) for w in d["weights"]]
-        d["biasesInc"] = np.zeros_like(d["biases"])
     try:
         check_arrays(layers, str(path))
     except ConfigError as exc:
@@ -411,18 +279,17 @@ def state_dict_to_layers(model: Any, tensors: dict[str, np.ndarray],
 
 
 def import_as_checkpoint(weights: str | Path, layer_def: str | Path, layer_params: str | Path,
-                         save_path: Path, *, model: Any = None) -> Path:
+                         save_path: Path, op: Any, *, model: Any = None) -> Path:
     """Make a 2012 checkpoint (zero momentum, epoch 1, before the first batch) from a
-    safetensors file, for the definition given; resume it with ``-f``."""
-    from alexnet.original.convnet import ConvNet
-    from alexnet.original.initial_weights import init_weights
-    from alexnet.original.layer import parse_layers
+    safetensors file, for the definition given; resume it with ``-f``.
 
+    ``op`` is the training driver's options parser (``ConvNet.get_options_parser()``),
+    which the checkpoint stores with the values of this definition.
+    """
     graph = parse_layers(layer_def, layer_params)
     layers = {name: lay.d for name, lay in graph.layers.items()}
     init_weights(layers, seed=0)
     import_safetensors(weights, layers, model=model)
-    op = ConvNet.get_options_parser()
     for name, value in (("layer_def", str(layer_def)), ("layer_params", str(layer_params)),
                         ("save_path", str(save_path)), ("num_gpus", graph.num_gpus)):
         op.set_value(name, value, parse=False)

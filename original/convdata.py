@@ -23,9 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from alexnet.original import batches
 
 from alexnet.errors import DataError
+from alexnet.original import batches
 
 
 class DataProvider:

@@ -9,10 +9,10 @@ its C++ module (``initModel``, ``startBatch``/``finishBatch``,
 Command line, the 2012 way: ``-f DIR`` and ``--name=value`` with 0/1 booleans; every
 option of 2012 is accepted with its meaning and default (``--mini=128``,
 ``--test-freq=50``, ``--crop-border=4``, ``--color-noise=0``, ``--multiview-test=0``,
-``--epochs=50000``, ...). Two options are ours: ``--backend`` (``numpy`` or
-``cuda-convnet``, the engine's compute backend) and ``--seed`` (weights, dropout,
-crops and colour noise are all derived from it, so a run is repeatable). Progress is
-printed as 2012 printed it::
+``--epochs=50000``, ...). Two options are ours: ``--backend`` (the engine's compute
+backend, a name of :data:`alexnet.registry.BACKENDS`: ``numpy`` or ``emulated``) and
+``--seed`` (weights, dropout, crops and colour noise are all derived from it, so a run
+is repeatable). Progress is printed as 2012 printed it::
 
     1.1... logprob:  2.302585, 0.900000, 0.900000 (0.512 sec)
 
@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from alexnet.errors import AlexNetError, DataError
 from alexnet.original import pickling
 from alexnet.original.engine import Engine
 from alexnet.original.gpumodel import IGPUModel, ModelStateException
@@ -44,8 +46,6 @@ from alexnet.original.options import (
     OptionsParser,
     StringOptionParser,
 )
-
-from alexnet.errors import AlexNetError, DataError
 
 NL = os.linesep
 
@@ -252,7 +252,8 @@ class ConvNet(IGPUModel):
                       "minibatch)", default=1)
         # ours, not 2012's
         op.add_option("backend", "backend", StringOptionParser,
-                      "Compute backend: numpy or cuda-convnet", default="numpy")
+                      "Compute backend: numpy or emulated (alexnet.registry.BACKENDS; "
+                      "cuda-convnet is an alias of emulated)", default="numpy")
         op.add_option("seed", "seed", IntegerOptionParser,
                       "Random seed (weights, dropout, crops, colour noise)", default=0)
         # ConvNet's own defaults for four IGPUModel options (convnet.py L192-L197)
@@ -267,9 +268,8 @@ def _bundled_or_path(name: str) -> str:
     (so ``--layer-def=layers-80sec.cfg`` works from anywhere)."""
     if Path(name).exists() or os.sep in name:
         return name
-    from alexnet.original import cfgs
-
     from alexnet.errors import ConfigError
+    from alexnet.original import cfgs
 
     try:
         return str(cfgs.path(name))

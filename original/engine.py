@@ -22,6 +22,13 @@ matches the two-GPU net even though one process computes it all. Two knowing
 differences: gradient contributions from several devices are summed in consumer order
 (2012 randomised the device order, L370-L380), and the arithmetic is the backend's, not
 the GTX 580's.
+
+Watching a run. Like the 2012 runtime, the engine keeps no gradient once it has used it:
+each layer's incoming gradient is consumed by its backward step and weight gradients are
+folded into the increment (fc, local) or gradient (conv, biases) buffers on the way
+(``src/layer.cu`` L581-L606, L653-L675, L844-L879). A tool that must see those values (the
+equivalence verifier, a debugger) passes an :class:`EngineObserver`, which the engine
+calls at each of those moments; with none it makes no calls at all.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from alexnet.errors import ConfigError, DataError
 from alexnet.original import ops_numpy as npo
 from alexnet.original.backends import Backend, get_backend
 from alexnet.original.ops_numpy import ConvGeom
@@ -42,8 +51,6 @@ from alexnet.original.weights import (
     make_schedule,
 )
 from alexnet.original.weights import update as apply_update
-
-from alexnet.errors import ConfigError, DataError
 
 TRAIN, TEST = "train", "test"
 
@@ -82,6 +89,46 @@ class CopyLedger:
         self.events.clear()
 
 
+class EngineObserver:
+    """What the engine shows an onlooker; a base class with no-op methods.
+
+    The values passed are the engine's own arrays in the 2012 layout ``(features,
+    cases)``, not copies: an observer that keeps one beyond the call must copy it, since
+    the engine may reuse or change it afterwards (backward steps may work in place on the
+    gradient they receive).
+
+    One method steers the computation, for the reason given in
+    :mod:`alexnet.verify.routing`: :meth:`pooled_for_backward` may hand a pooling layer's
+    backward step other pooled values than its forward step produced. A max pool's
+    backward credits the input elements equal to the pooled value (the 2012 undo rule,
+    ``src/layer.cu`` pool layers), so substituting one window's value moves that window's
+    gradient to another element and changes nothing else.
+    """
+
+    def activation(self, layer: str, value: np.ndarray) -> None:
+        """``layer``'s output after its forward step (a data layer: the matrix fed in).
+        Cost layers produce no activation and are not reported."""
+
+    def gradient(self, layer: str, value: np.ndarray) -> None:
+        """The summed gradient arriving at ``layer``, just before its backward step, in
+        the engine's sign and scale (the NEGATIVE gradient summed over the minibatch).
+        Reported for every layer that receives one, cost layers excepted, and for a data
+        layer when the engine's ``needs_grad`` entry for it is set."""
+
+    def weight_gradient(self, param: Param, value: np.ndarray) -> None:
+        """The minibatch sum about to be folded into ``param``'s buffers, as
+        :func:`alexnet.original.weights.accumulate` takes it (any shape with
+        ``param.w.size`` elements in the matrix's order)."""
+
+    def updated(self, param: Param) -> None:
+        """``param`` has just been updated (and constrained, for a weight matrix)."""
+
+    def pooled_for_backward(self, layer: str, pooled: np.ndarray) -> np.ndarray | None:
+        """Pooled values for pooling layer ``layer``'s backward step instead of its
+        forward output ``pooled``; None (the default) keeps the engine's own."""
+        return None
+
+
 def _dev(gpu: int) -> str:
     return "host" if gpu < 0 else f"gpu{gpu}"
 
@@ -93,14 +140,17 @@ class Engine:
     :func:`alexnet.original.initial_weights.init_weights` or restored from a checkpoint; padding
     positive). ``seed`` drives dropout and schedule noise. ``conserve_mem`` recomputes
     conv patches in the backward pass instead of keeping them (2012 ``--conserve-mem``
-    also traded speed for memory).
+    also traded speed for memory). ``observer``: an :class:`EngineObserver` to call while
+    running (also settable later as the ``observer`` attribute).
     """
 
     def __init__(self, layers: dict[str, dict[str, Any]], *, backend: str | Backend = "numpy",
-                 seed: int = 0, conserve_mem: bool = False):
+                 seed: int = 0, conserve_mem: bool = False,
+                 observer: EngineObserver | None = None):
         self.layers = layers
         self.backend = get_backend(backend)
         self.conserve_mem = conserve_mem
+        self.observer = observer
         self.rng = np.random.default_rng(seed)
         self.order = list(layers)
         for name, d in layers.items():
@@ -173,6 +223,7 @@ class Engine:
         self.saved.clear()
         self.cost_outputs = {}
         copied: set[tuple[str, int]] = set()
+        obs = self.observer
         self.copies.steps += 1
         n = None
         for name in self.order:
@@ -193,6 +244,8 @@ class Engine:
                 self.acts[name] = x
                 for dev in sorted({self.layers[c]["gpu"] for c in self.consumers[name]}):
                     self.copies.add("data", name, "host", _dev(dev), x.nbytes)
+                if obs is not None:
+                    obs.activation(name, x)
                 continue
             ins = [self.acts[i] for i in d["inputs"]]
             for i in d["inputs"]:
@@ -206,6 +259,8 @@ class Engine:
             out = _FPROP[d["type"]](self, name, d, ins)
             if out is not None:
                 self.acts[name] = out
+                if obs is not None:
+                    obs.activation(name, out)
         return self.cost_outputs
 
     # ---------------------------------------------------------------- backward
@@ -213,9 +268,12 @@ class Engine:
     def bprop(self, progress: float, cases: int) -> None:
         """Backward pass of the last TRAIN fprop; folds weight gradients into the params."""
         grads: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+        obs = self.observer
         for name in reversed(self.order):
             d = self.layers[name]
             if d["type"] == "data":
+                if obs is not None and grads.get(name):
+                    obs.gradient(name, _summed(grads[name]))
                 continue
             if d["type"].startswith("cost."):
                 for target, g in _cost_bprop(self, name, d):
@@ -224,12 +282,12 @@ class Engine:
             contribs = grads.pop(name, None)
             if not contribs:
                 continue
-            g = contribs[0][1]
-            for _consumer, extra in contribs[1:]:
-                g = g + extra
+            g = _summed(contribs)
             # each other device sums its consumers' contributions, then sends one buffer
             for dev in sorted({self.layers[c]["gpu"] for c, _ in contribs} - {d["gpu"]}):
                 self.copies.add("grad", name, _dev(dev), _dev(d["gpu"]), g.nbytes)
+            if obs is not None:
+                obs.gradient(name, g)
             for target, tg in _BPROP[d["type"]](self, name, d, g, progress, cases):
                 grads[target].append((name, tg))
 
@@ -240,13 +298,14 @@ class Engine:
             for i, p in enumerate(ps):
                 if not apply_update(p, progress):
                     continue
-                if p.name.endswith(".biases"):
-                    continue
-                if d["type"] == "conv":
-                    constrain_filter_std(p.w, d.get("wcNormMin", [0.0] * 99)[i],
-                                         d.get("wcNormMax", [0.0] * 99)[i])
-                if p.wball > 0 and d["type"] != "local":
-                    constrain_columns(p.w, p.wball)
+                if not p.name.endswith(".biases"):
+                    if d["type"] == "conv":
+                        constrain_filter_std(p.w, d.get("wcNormMin", [0.0] * 99)[i],
+                                             d.get("wcNormMax", [0.0] * 99)[i])
+                    if p.wball > 0 and d["type"] != "local":
+                        constrain_columns(p.w, p.wball)
+                if self.observer is not None:
+                    self.observer.updated(p)
 
     # ---------------------------------------------------------------- workers
 
@@ -351,6 +410,21 @@ class Engine:
 # gradient) pairs for the inputs that need one.
 
 
+def _summed(contribs: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """The gradient contributions of a layer's consumers, added in arrival order."""
+    g = contribs[0][1]
+    for _consumer, extra in contribs[1:]:
+        g = g + extra
+    return g
+
+
+def _accumulate(e: Engine, p: Param, g_sum: np.ndarray, cases: int, progress: float) -> None:
+    """:func:`accumulate`, shown to the observer first."""
+    if e.observer is not None:
+        e.observer.weight_gradient(p, g_sum)
+    accumulate(p, g_sum, cases, progress)
+
+
 def _geoms(d: dict) -> list[ConvGeom]:
     return [ConvGeom.from_dict(d, i) for i in range(len(d["inputs"]))]
 
@@ -381,12 +455,12 @@ def _bprop_weighted_conv(e: Engine, name: str, d: dict, g: np.ndarray, progress:
     kept = e.saved.get(name, {}).get("cols", [None] * len(geoms))
     shared = d["type"] == "conv" and d.get("sharedBiases", True)
     if ps[-1].active:
-        accumulate(ps[-1], npo.bias_grad(g, d["filters"], shared), cases, progress)
+        _accumulate(e, ps[-1], npo.bias_grad(g, d["filters"], shared), cases, progress)
     result = []
     for i, (inp, geom) in enumerate(zip(d["inputs"], geoms, strict=True)):
         x = e.acts[inp]
         if ps[i].active:
-            accumulate(ps[i], be.weight_acts(x, g, geom, kept[i]), cases, progress)
+            _accumulate(e, ps[i], be.weight_acts(x, g, geom, kept[i]), cases, progress)
         if e.needs_grad[inp]:
             result.append((inp, be.img_acts(g, d["weights"][i], geom)))
     return result
@@ -399,13 +473,13 @@ def _fprop_fc(e: Engine, name: str, d: dict, ins: list[np.ndarray]) -> np.ndarra
 def _bprop_fc(e: Engine, name: str, d: dict, g: np.ndarray, progress: float, cases: int):
     ps = e.params[name]
     if ps[-1].active:
-        accumulate(ps[-1], g.sum(axis=1).reshape(1, -1), cases, progress)
+        _accumulate(e, ps[-1], g.sum(axis=1).reshape(1, -1), cases, progress)
     result = []
     for i, inp in enumerate(d["inputs"]):
         x = e.acts[inp]
         if ps[i].active:
             # (numOut, numIn) C-order product, viewed as the (numIn, numOut) Fortran matrix
-            accumulate(ps[i], (g @ x.T).T, cases, progress)
+            _accumulate(e, ps[i], (g @ x.T).T, cases, progress)
         if e.needs_grad[inp]:
             result.append((inp, d["weights"][i] @ g))
     return result
@@ -420,7 +494,11 @@ def _bprop_pool(e: Engine, name: str, d: dict, g: np.ndarray, progress: float, c
     inp = d["inputs"][0]
     if not e.needs_grad[inp]:
         return []
-    return [(inp, e.backend.pool_backward(e.acts[inp], e.acts[name], g, d["channels"],
+    pooled = e.acts[name]
+    if e.observer is not None:
+        other = e.observer.pooled_for_backward(name, pooled)
+        pooled = pooled if other is None else other
+    return [(inp, e.backend.pool_backward(e.acts[inp], pooled, g, d["channels"],
                                           d["imgSize"], d["sizeX"], d["start"], d["stride"],
                                           d["outputsX"], d["pool"]))]
 

@@ -2,8 +2,9 @@
 testing, saving and resuming.
 
 Re-creates ``IGPUModel`` of the public release (cc2011 ``gpumodel.py`` L43-L332), which
-the 2012 ``convnet.py`` imported but the 2012 release does not contain (original-2012.md
-1.4, 4, 6). Behaviour kept from it:
+the 2012 ``convnet.py`` imported but the 2012 release does not contain
+(docs/reference/recreation.md#recreation-missing,
+#recreation-checkpoints and #recreation-driver). Behaviour kept from it:
 
 * a new run saves into ``<save-path>/ConvNet__<timestamp>``, a resumed one into the
   folder it was loaded from; the checkpoint file is ``<epoch>.<batchnum>``;
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from alexnet.errors import AlexNetError
 from alexnet.original import checkpoint as ckpt
 from alexnet.original import convdata
 from alexnet.original.options import (
@@ -42,8 +44,6 @@ from alexnet.original.options import (
     RangeOptionParser,
     StringOptionParser,
 )
-
-from alexnet.errors import AlexNetError
 
 
 class ModelStateException(AlexNetError):

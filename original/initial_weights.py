@@ -6,7 +6,7 @@ per-type shapes and memory orders of L878-L886 (fc), L1068-L1076 (conv) and L107
 (:mod:`alexnet.original.layer`) stays pure and this module adds the arrays to the layer
 dicts afterwards, in definition order, so one seed gives one network.
 
-Shapes and orders (original-2012.md 4.4):
+Shapes and orders (docs/reference/formats.md#formats-checkpoints):
 
 =========  =======================================  =======  ======================
 type       weights[i]                               order    biases

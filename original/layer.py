@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alexnet.original.cfgreader import CfgFile, Section, read_cfg
-
 from alexnet.errors import ConfigError
+from alexnet.geometry import conv_output_size, nailbed_geometry, pool_output_size
+from alexnet.original.cfgreader import CfgFile, Section, read_cfg
 
 # --------------------------------------------------------------------------------------
 # Neuron, schedule and quantiser specs (upstream layer.py L16-L92, L1397-L1418)
@@ -229,7 +229,8 @@ IMAGE_TYPES = frozenset(
      "resize", "rscale", "rgb2yuv", "rgb2lab"}
 )
 
-#: keys that real 2012 files carry but the shipped parser never read (see original-2012.md §2.7)
+#: keys that real 2012 files carry but the shipped parser never read
+#: (see docs/reference/recreation.md#recreation-parser-limits)
 IGNORED_KEYS: dict[str, str] = {
     "wcnorm": "never read by the 2012 parser (wcNormMin/wcNormMax replaced it)",
     "sched": "never read by the shipped 2012 parser (an earlier parser's schedule key)",
@@ -588,7 +589,7 @@ def _def_local(r: _Reader, d: dict, ctx: _Ctx) -> tuple[int, ...]:
     # The ceiling in the output-size rule (2012 layer.py L1004) is how a 224 crop gives
     # 55x55 conv1 outputs: the last module reaches past the image and reads zeros.
     modules_x = [
-        1 + math.ceil((2 * p + size - fs) / s)
+        conv_output_size(size, filter_size=fs, stride=s, padding=p)
         for p, size, fs, s in zip(d["padding"], d["imgSize"], d["filterSize"], d["stride"],
                                   strict=True)
     ]
@@ -687,8 +688,9 @@ def _def_pool(r: _Reader, d: dict, ctx: _Ctx) -> tuple[int, ...]:
             f"must be divisible by 16 when layers with weights lie below, got {d['channels']}",
             "channels",
         )
-    if d["outputsX"] <= 0:
-        d["outputsX"] = math.ceil((d["imgSize"] - d["start"] - d["sizeX"]) / d["stride"]) + 1
+    if d["outputsX"] <= 0:  # the 2012 default (layer.py L1163-L1164)
+        d["outputsX"] = pool_output_size(d["imgSize"], size=d["sizeX"], stride=d["stride"],
+                                         start=d["start"])
     d["outputs"] = d["outputsX"] ** 2 * d["channels"]
     return (d["channels"], d["outputsX"], d["outputsX"])
 
@@ -781,8 +783,7 @@ def _def_nailbed(r: _Reader, d: dict, ctx: _Ctx) -> tuple[int, ...]:
     d["stride"] = r.int("stride")
     _check_range(r, "channels", d["channels"], 1, None)
     d["imgPixels"], d["imgSize"] = _image_geometry(r, d, d["numInputs"][0], d["channels"])
-    d["outputsX"] = -(-d["imgSize"] // d["stride"])
-    d["start"] = (d["imgSize"] - d["stride"] * (d["outputsX"] - 1)) // 2
+    d["outputsX"], d["start"] = nailbed_geometry(d["imgSize"], stride=d["stride"])  # L422-L423
     d["outputs"] = d["channels"] * d["outputsX"] ** 2
     return (d["channels"], d["outputsX"], d["outputsX"])
 

@@ -10,7 +10,8 @@ blur, L1560-L1623 normalisation; semantics from cc2011 ``src/cudaconv2/filter_ac
 (``src/layer_kernels.cu`` L387-L471, L96-L169). It plays the part the 2012 tree gave its
 CPU reference code (``src/cpuCNN.cu``): slow enough to read, exact enough to test against.
 
-Layout (kernels-2012.md section 1): every activation or gradient is a C-contiguous 2-D
+Layout (docs/reference/kernels.md#kernels-layouts): every activation or gradient
+is a C-contiguous 2-D
 array ``(features, cases)`` with the case index fastest ("images minor"); image-like
 features are ordered (channel, row, column). Conv filters are ``(C/G * S * S, F)``,
 local filters ``(M * C/G * S * S, F)``, conv/local outputs ``(F, MY, MX, N)``.
@@ -28,23 +29,17 @@ Every function is dtype-generic (float32 for training, float64 in the tests).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from alexnet.geometry import pool_padding
 
 # --------------------------------------------------------------------------------------
 # Geometry
 
 
-def modules_x(img_size: int, filter_size: int, padding: int, stride: int) -> int:
-    """Output positions per axis, 2012 style: 1 + ceil((2*pad + size - S) / stride)."""
-    return 1 + math.ceil((2 * padding + img_size - filter_size) / stride)
-
-
-def pool_outputs_x(img_size: int, start: int, size: int, stride: int) -> int:
-    """Pool outputs per axis: ceil((size_in - start - sizeX) / stride) + 1 (layer.py L1163)."""
-    return math.ceil((img_size - start - size) / stride) + 1
+# The output-size rules themselves (layer.py L1004, L1163-L1164) are
+# alexnet.geometry's; the layer dicts carry their results (modulesX, outputsX).
 
 
 def _pad4(x4: np.ndarray, lo: int, hi: int, value: float = 0.0) -> np.ndarray:
@@ -99,7 +94,7 @@ def col2im(
     """Adjoint of :func:`im2col`: scatter-add patch gradients into a (C, H, W, N) array.
 
     Taps that fell on padding are dropped, which is what convImgActs does by never
-    producing padded positions (kernels-2012.md 2.2).
+    producing padded positions (docs/reference/kernels.md#kernels-img-acts).
     """
     lo, hi = _conv_pad(img_size, filter_size, padding, stride, mx)
     size_p = img_size + lo + hi
@@ -266,12 +261,6 @@ def fc_forward(inputs: list[np.ndarray], weights: list[np.ndarray], biases: np.n
 # Pooling (convLocalPool, convLocalMaxUndo, convLocalAvgUndo)
 
 
-def _pool_pads(img_size: int, start: int, size: int, stride: int, ox: int) -> tuple[int, int]:
-    lo = max(0, -start)
-    hi = max(0, start + (ox - 1) * stride + size - img_size)
-    return lo, hi
-
-
 def _window_counts(img_size: int, start: int, size: int, stride: int, ox: int) -> np.ndarray:
     o = np.arange(ox)
     first = start + o * stride
@@ -285,7 +274,7 @@ def pool_forward(
     """Max / average / max-abs pooling over windows clipped at the image edge."""
     n = x.shape[1]
     x4 = x.reshape(channels, img_size, img_size, n)
-    lo, hi = _pool_pads(img_size, start, size, stride, ox)
+    lo, hi = pool_padding(img_size, size=size, stride=stride, start=start, outputs=ox)
     fill = -np.inf if kind == "max" else 0.0
     xp = _pad4(x4, lo, hi, fill)
     off = start + lo
@@ -319,7 +308,7 @@ def pool_backward(
     """Max: every input equal to its window's max gets that window's gradient (ties all
     do). Average: each window's gradient divided by its in-image pixel count."""
     n = grad.shape[1]
-    lo, hi = _pool_pads(img_size, start, size, stride, ox)
+    lo, hi = pool_padding(img_size, size=size, stride=stride, start=start, outputs=ox)
     off = start + lo
     span = stride * (ox - 1) + 1
     size_p = img_size + lo + hi

@@ -30,16 +30,15 @@ from __future__ import annotations
 import codecs
 import collections
 import io
-import os
 import pickle
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from alexnet.errors import AlexNetError, CheckpointError
+from alexnet.io import atomic_write_bytes
 
 # --------------------------------------------------------------------------------------
 # Reading
@@ -247,10 +246,8 @@ def dumps(obj: Any) -> bytes:
 
 def dump_atomic(obj: Any, path: str | Path, *, zipped: bool = False) -> None:
     """Pickle ``obj`` to ``path`` so that an interruption leaves the old file or none,
-    never half a file: temp file in the same folder, fsync, os.replace. ``zipped``
-    writes a zip archive with one member ``data`` (2011 ``--zip-save=1``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    never half a file (:func:`alexnet.io.atomic_write_bytes`, with the usual file mode).
+    ``zipped`` writes a zip archive with one member ``data`` (2011 ``--zip-save=1``)."""
     payload = dumps(obj)
     if zipped:
         import zipfile
@@ -259,19 +256,4 @@ def dump_atomic(obj: Any, path: str | Path, *, zipped: bool = False) -> None:
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             z.writestr("data", payload)
         payload = buf.getvalue()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes 0600; give the usual mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, payload, mode="umask")

@@ -1,7 +1,7 @@
 """Looking into a checkpoint: filter grids, predictions and cost curves, as PNG files.
 
 Re-creates the useful modes of the 2012 ``shownet.py`` (L33-L534; options L536-L562;
-fact sheet original-2012.md section 8): ``--show-filters`` (L110-L197: weights as a grid
+docs/reference/recreation.md#recreation-shownet): ``--show-filters`` (L110-L197: weights as a grid
 16 filters wide and at most 24 rows, scaled to [0, 1] globally or per filter, colour
 when the layer reads 3 channels; how the paper's Figure 3 was made from conv1a/conv1b),
 ``--show-preds`` (L199-L272: test images with their five most probable labels, the
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from alexnet.errors import AlexNetError, ConfigError, DataError
 from alexnet.original import checkpoint as ckpt
 from alexnet.original import convdata
 from alexnet.original.engine import Engine
@@ -33,8 +35,6 @@ from alexnet.original.options import (
     RangeOptionParser,
     StringOptionParser,
 )
-
-from alexnet.errors import AlexNetError, ConfigError, DataError
 
 FILTERS_PER_ROW = 16
 MAX_ROWS = 24

@@ -3,7 +3,8 @@
 Re-creates ``src/weights.cu`` L146-L198 (``Weights::update``), the gradient-side halves
 in ``src/layer.cu`` L581-L606 (``bpropCommon``/``updateWeights``), L653-L675 (FC),
 L844-L879 (conv), L976-L990 (local), the weight constraints L677-L687, L907-L933, and
-the schedules of ``src/lr.cu`` L35-L186 (fact sheet original-2012.md sections 2.5, 6.5).
+the schedules of ``src/lr.cu`` L35-L186
+(docs/reference/recreation.md#recreation-schedules and #recreation-update).
 
 The rule, with W a weight matrix, V its increment buffer (``weightsInc``, the momentum
 state stored in checkpoints), eps the scheduled rate, mu the momentum, lambda the decay,
@@ -34,8 +35,12 @@ import numpy as np
 # Learning-rate schedules (src/lr.cu)
 
 
-class Schedule:
-    """A rate as a function of training progress p in [0, 1]; ``base`` from the params file."""
+class LearningRateSchedule:
+    """A rate as a function of training progress p in [0, 1]; ``base`` from the params file.
+
+    2012's per-matrix learning-rate function (``src/lr.cu``), named apart from the port's
+    :class:`alexnet.modern.update.Schedule`, which is an epoch-indexed list of rules.
+    """
 
     def __init__(self, base: float, noise_stdev: float = 0.0,
                  rng: np.random.Generator | None = None):
@@ -54,7 +59,7 @@ class Schedule:
         return r
 
 
-class LinearSchedule(Schedule):
+class LinearSchedule(LearningRateSchedule):
     def __init__(self, base: float, tgt_factor: float, noise_stdev: float = 0.0, rng=None):
         super().__init__(base, noise_stdev, rng)
         self.final = self.base / tgt_factor
@@ -63,7 +68,7 @@ class LinearSchedule(Schedule):
         return self.base * (1 - progress) + self.final * progress
 
 
-class ExpSchedule(Schedule):
+class ExpSchedule(LearningRateSchedule):
     """Geometric interpolation written as base ** (1 + p * pow), as lr.cu did."""
 
     def __init__(self, base: float, tgt_factor: float, noise_stdev: float = 0.0, rng=None):
@@ -75,7 +80,7 @@ class ExpSchedule(Schedule):
         return self.base ** (1.0 + progress * self.pow)
 
 
-class DiscreteExpSchedule(Schedule):
+class DiscreteExpSchedule(LearningRateSchedule):
     """numSteps constant levels sampled from the exp curve, the last one = base/tgtFactor."""
 
     def __init__(self, base: float, tgt_factor: float, noise_stdev: float = 0.0,
@@ -108,10 +113,10 @@ class JumpyDiscreteExpSchedule(DiscreteExpSchedule):
 
 
 def make_schedule(spec: dict[str, Any] | None, base: float,
-                  rng: np.random.Generator | None = None) -> Schedule:
+                  rng: np.random.Generator | None = None) -> LearningRateSchedule:
     """Build a schedule from the parser's ``{'type': ..., 'params': {...}}``."""
     if not spec or spec.get("type", "default") == "default":
-        return Schedule(base, 0.0, rng)
+        return LearningRateSchedule(base, 0.0, rng)
     p = spec.get("params", {})
     kind = spec["type"]
     if kind == "linear":
@@ -138,7 +143,7 @@ class Param:
     name: str
     w: np.ndarray
     inc: np.ndarray
-    schedule: Schedule
+    schedule: LearningRateSchedule
     mom: float
     wc: float
     use_grad: bool

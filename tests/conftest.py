@@ -1,45 +1,52 @@
-"""Shared fixtures: paths to the shared datasets and to an upstream copy, when present."""
+"""Shared fixtures: the plugins of ``tests/fixtures/``, large data sets and an upstream copy.
+
+Nothing here names a machine: the large data sets are looked for relative to the
+checkout (or where ``$ALEXNET_SHARED`` points), the upstream release where
+``$ALEXNET_UPSTREAM`` points or where ``alexnet original fetch`` verified it; tests that
+need either skip cleanly without them.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 
+from alexnet.original.museum.upstream import local_copy
+
+pytest_plugins = ["fixtures.cfgnets", "fixtures.standin", "fixtures.pipeline"]
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("ALEXNET_SHARED", REPO.parent / "shared"))
-UPSTREAM_MIRROR = Path("/work/.mirror/computerhistory+AlexNet-Source-Code/repo")
+
+
+def datasets_dir() -> Path:
+    """Data sets too large for the repository: ``$ALEXNET_SHARED/datasets``, else the
+    ``shared/datasets`` folder beside the checkout (the verifier looks in the same places)."""
+    shared = os.environ.get("ALEXNET_SHARED")
+    return (Path(shared) if shared else REPO.parent / "shared") / "datasets"
 
 
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
-    """../shared/datasets, or skip."""
-    p = SHARED / "datasets"
+    """The large data sets' folder, or skip."""
+    p = datasets_dir()
     if not p.is_dir():
-        pytest.skip("shared datasets not present (../shared/datasets)")
+        pytest.skip(f"large data sets not present ({p}; set ALEXNET_SHARED)")
     return p
 
 
 @pytest.fixture(scope="session")
-def upstream_tree(tmp_path_factory) -> Path:
-    """A checked-out copy of the 2012 release, or skip.
+def upstream_tree() -> Path:
+    """A copy of the 2012 release, or skip.
 
-    Looked for in $ALEXNET_UPSTREAM (a folder), else unpacked from the read-only mirror
-    that development machines have. CI has neither, so these tests skip there.
+    ``$ALEXNET_UPSTREAM`` (a folder), else the copy that ``alexnet original fetch``
+    verified into the cache. CI has neither, so these tests skip there.
     """
     env = os.environ.get("ALEXNET_UPSTREAM")
     if env and Path(env).is_dir():
         return Path(env)
-    if UPSTREAM_MIRROR.is_dir():
-        out = tmp_path_factory.mktemp("upstream")
-        tar = out / "src.tar"
-        with open(tar, "wb") as fh:
-            subprocess.run(["git", "-C", str(UPSTREAM_MIRROR), "archive", "HEAD"], stdout=fh,
-                           check=True)
-        with tarfile.open(tar) as tf:
-            tf.extractall(out / "tree", filter="data")
-        return out / "tree"
+    copy = local_copy()
+    if copy is not None:
+        return copy
     pytest.skip("no upstream copy (set ALEXNET_UPSTREAM or run `alexnet original fetch`)")

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from alexnet.original.museum import annotations as A
 from alexnet.original.museum.upstream import TreeFile, build_manifest
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from alexnet.cuda import bindings_numpy, build
 from alexnet.cuda.errors import KernelPreconditionError
-
 from alexnet.errors import BackendUnavailable
 
 HAVE_CXX = any(shutil.which(c) for c in ("g++", "c++", "clang++"))

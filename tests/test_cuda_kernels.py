@@ -23,9 +23,11 @@ import shutil
 
 import numpy as np
 import pytest
+
 from alexnet.cuda import bindings_numpy as ops
 from alexnet.cuda import reference as ref
 from alexnet.cuda.errors import KernelPreconditionError
+from alexnet.geometry import conv_output_size
 
 pytestmark = pytest.mark.skipif(
     not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
@@ -84,8 +86,8 @@ CONV_CASES = [
 
 
 def _conv_setup(rng, C, H, W, N, F, S, pad, stride, groups, conv):
-    MY = ops.num_modules(H, S, -pad, stride)
-    MX = ops.num_modules(W, S, -pad, stride)
+    MY = conv_output_size(H, filter_size=S, stride=stride, padding=pad)
+    MX = conv_output_size(W, filter_size=S, stride=stride, padding=pad)
     cg = C // groups
     shape = (cg, S, S, F) if conv else (MY * MX, cg, S, S, F)
     return f32(rng, C, H, W, N), f32(rng, *shape), MY, MX

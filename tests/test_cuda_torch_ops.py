@@ -15,6 +15,7 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
+
 from alexnet.cuda import bindings_torch as ot
 from alexnet.cuda.errors import KernelPreconditionError
 
@@ -29,7 +30,8 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 @pytest.fixture(params=DEVICES)
 def device(request):
     if request.param == "cuda":
-        # the comparisons need true fp32 on both sides (kernels-2012.md section 6.2)
+        # the comparisons need true fp32 on both sides
+        # (docs/reference/kernels.md#kernels-torch-conv)
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
     return torch.device(request.param)
@@ -53,7 +55,8 @@ def _leaf(t: torch.Tensor, device, dtype=torch.float32) -> torch.Tensor:
 
 
 def _torch_conv_2012(x, w, b, stride, pad, groups):
-    """F.conv2d with the 2012 one-sided padding (kernels-2012.md section 6.2)."""
+    """F.conv2d with the 2012 one-sided padding
+    (docs/reference/kernels.md#kernels-torch-conv)."""
     S, H = w.shape[-1], x.shape[-1]
     m = 1 + -(-(2 * pad + H - S) // stride)
     e = (m - 1) * stride + S - H - 2 * pad
@@ -101,7 +104,8 @@ def test_conv2d_unshared_bias_and_grad_of_only_weights(device):
 
 
 def _local_reference(x, w, S, stride, pad, groups):
-    """Locally connected layer by unfold + einsum (kernels-2012.md section 6.3)."""
+    """Locally connected layer by unfold + einsum
+    (docs/reference/kernels.md#kernels-torch-local)."""
     N, C, H, _ = x.shape
     m = 1 + -(-(2 * pad + H - S) // stride)
     e = (m - 1) * stride + S - H - 2 * pad

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alexnet.modern.augment import Augmenter, default_crop_chunk, mean_image, rgb_pca
 
 from alexnet.errors import ConfigError
+from alexnet.modern.augment import Augmenter, default_crop_chunk, mean_image, rgb_pca
 
 S, O = 8, 4  # stored 8x8, net input 4x4 -> border b = 2, offsets 0..4
 

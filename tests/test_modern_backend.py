@@ -6,10 +6,10 @@ import copy
 
 import pytest
 import torch
-from alexnet.modern import build_model
-from alexnet.modern.backend import use_backend
 
 from alexnet.errors import BackendUnavailable
+from alexnet.modern import build_model
+from alexnet.modern.backend import use_backend
 
 
 def _run(model, x, labels):

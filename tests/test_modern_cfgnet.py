@@ -3,28 +3,21 @@ low-resolution side path, local layers, neuron types, weight sharing, and errors
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from alexnet.modern import (
-    AlexNet2012,
-    available_archs,
-    build_model,
-    from_2012_matrices,
-    to_2012_matrices,
-)
-from alexnet.modern import layers as L
 
 from alexnet.errors import ConfigError
+from alexnet.layouts2012 import from_2012_matrices, to_2012_matrices
+from alexnet.modern import AlexNet2012, available_archs, build_model
+from alexnet.modern import layers as L
 
 
 def write_pair(tmp_path, definition: str, params: str, name: str = "net"):
     d = tmp_path / f"layers-{name}.cfg"
     p = tmp_path / f"layer-params-{name}.cfg"
-    d.write_text(textwrap.dedent(definition))
+    d.write_text(definition)
     p.write_text(params)
     return str(d), str(p)
 
@@ -72,7 +65,8 @@ def test_summer_net_builds_with_blur_nailbed_and_two_input_conv2():
     if "summer-120" not in available_archs():
         pytest.skip("summer-2012 cfgs not bundled")
     m = build_model("summer-120")
-    assert sum(p.numel() for p in m.parameters()) == 60_870_376  # original-2012.md §3.6
+    assert sum(p.numel() for p in m.parameters()) == 60_870_376
+    # docs/reference/recreation.md#recreation-def-120
     types = {lay.type for lay in m.graph}
     assert {"blur", "nailbed", "cnorm"} <= types
     conv2a = m.graph.layers["conv2a"]
@@ -132,87 +126,8 @@ def test_def145_learning_parameters_from_the_params_file(pair145):
 
 # ------------------------------------------------------------------ hand-built nets
 
-SIDE_PATH_DEF = """\
-    # @input 3x12x12
-    # @classes 10
-    [data]
-    type = data
-    dataIdx = 0
-
-    [labels]
-    type = data
-    dataIdx = 1
-
-    [blur0]
-    type = blur
-    inputs = data
-    channels = 3
-    filterSize = 3
-    stdev = 1.0
-    gpu = 0
-
-    [nails0]
-    type = nailbed
-    inputs = blur0
-    channels = 3
-    stride = 2
-
-    [conv1]
-    type = conv
-    inputs = data
-    channels = 3
-    filters = 16
-    filterSize = 5
-    padding = 2
-    stride = 2
-    initW = 0.1
-    partialSum = 0
-    neuron = relu
-    gpu = 0
-
-    [conv2]
-    type = conv
-    inputs = nails0,conv1
-    channels = 3,16
-    filters = 16,16
-    filterSize = 3,2
-    padding = 1,0
-    stride = 1,1
-    initW = 0.1,0.1
-    initB = 0.5
-    partialSum = 0
-    neuron = tanh[1.7,0.66]
-
-    [fcside]
-    type = fc
-    inputs = nails0
-    outputs = 10
-    initW = 0.1
-    neuron = brelu[2]
-
-    [fc10]
-    type = fc
-    inputs = conv2,fcside
-    outputs = 10
-    initW = 0.1,0.1
-    initB = 0.25
-
-    [probs]
-    type = softmax
-    inputs = fc10
-
-    [logprob]
-    type = cost.logreg
-    inputs = labels,probs
-    gpu = 0
-"""
-
-SIDE_PATH_PARAMS = (f"[conv1]\n{wp()}\n[conv2]\n{wp(2)}\n[fcside]\n{wp()}\n[fc10]\n{wp(2)}\n"
-                    "[logprob]\ncoeff = 2\n")
-
-
-def test_side_path_multi_input_conv_and_fc_by_hand(tmp_path):
-    m = build_model(cfg=write_pair(tmp_path, SIDE_PATH_DEF, SIDE_PATH_PARAMS)).eval()
+def test_side_path_multi_input_conv_and_fc_by_hand(tiny_cfg):
+    m = build_model(cfg=tiny_cfg("tiny-side-path").pair()).eval()
     assert m.input_shape == (3, 12, 12) and m.num_classes == 10
     assert m.cost["coeff"] == 2.0
     torch.manual_seed(2)
@@ -241,110 +156,8 @@ def test_side_path_multi_input_conv_and_fc_by_hand(tmp_path):
     assert torch.all(lay["conv2"].biases == 0.5) and torch.all(lay["fc10"].biases == 0.25)
 
 
-MISC_DEF = """\
-    # @input 3x8x8
-    # @classes 4
-    [data]
-    type = data
-    dataIdx = 0
-
-    [labels]
-    type = data
-    dataIdx = 1
-
-    [conv1]
-    type = conv
-    inputs = data
-    channels = 3
-    filters = 16
-    filterSize = 3
-    padding = 1
-    initW = 0.2
-    partialSum = 0
-    sharedBiases = 0
-    gpu = 0
-
-    [cmr1]
-    type = cmrnorm
-    inputs = conv1
-    channels = 16
-    size = 3
-
-    [rn1]
-    type = rnorm
-    inputs = cmr1
-    channels = 16
-    size = 3
-
-    [cn1]
-    type = cnorm
-    inputs = rn1
-    channels = 16
-    size = 2
-
-    [pool1]
-    type = pool
-    pool = avg
-    inputs = cn1
-    channels = 16
-    sizeX = 3
-    stride = 2
-    neuron = abs
-
-    [local2]
-    type = local
-    inputs = pool1
-    channels = 16
-    filters = 16
-    filterSize = 3
-    padding = 1
-    initW = 0.1
-    neuron = softrelu
-
-    [sum2]
-    type = eltsum
-    inputs = local2,pool1
-    coeffs = 1,-0.5
-
-    [hs2]
-    type = hs
-    inputs = sum2
-    keep = 0.5
-
-    [cat]
-    type = concat
-    inputs = hs2,pool1
-
-    [fc4]
-    type = fc
-    inputs = cat
-    outputs = 4
-    initW = 0.05
-
-    [probs]
-    type = softmax
-    inputs = fc4
-
-    [logprob]
-    type = cost.logreg
-    inputs = labels,probs
-    gpu = 0
-"""
-
-MISC_PARAMS = (
-    f"[conv1]\n{wp()}\n"
-    "[cmr1]\nscale = 0.3\npow = 0.75\nminDiv = 2\n"
-    "[rn1]\nscale = 0.9\npow = 0.75\n"
-    "[cn1]\nscale = 0.4\npow = 0.5\n"
-    f"[local2]\n{wp()}\n"
-    "[hs2]\nenable = false\n"
-    f"[fc4]\n{wp()}\n"
-    "[logprob]\ncoeff = 1\n"
-)
-
-
-def test_norms_local_eltsum_concat_and_disabled_dropout_by_hand(tmp_path):
-    m = build_model(cfg=write_pair(tmp_path, MISC_DEF, MISC_PARAMS))
+def test_norms_local_eltsum_concat_and_disabled_dropout_by_hand(tiny_cfg):
+    m = build_model(cfg=tiny_cfg("tiny-misc").pair())
     m.train()  # hs2 has enable=false: it must scale by keep even in training
     torch.manual_seed(4)
     x = torch.randn(2, 3, 8, 8)
@@ -417,43 +230,8 @@ def test_all_neuron_types_through_the_builder(tmp_path):
     assert torch.allclose(neurons[8](pre), 1.5 * torch.tanh(0.5 * pre))
 
 
-def test_weight_source_shares_one_tensor(tmp_path):
-    definition = """\
-        # @input 3x4x4
-        # @classes 16
-        [data]
-        type = data
-        dataIdx = 0
-        [labels]
-        type = data
-        dataIdx = 1
-        [fcA]
-        type = fc
-        inputs = data
-        outputs = 16
-        initW = 0.1
-        gpu = 0
-        [fcB]
-        type = fc
-        inputs = fcA
-        outputs = 16
-        initW = 0.1
-        [fcC]
-        type = fc
-        inputs = fcB
-        outputs = 16
-        initW = 0.1
-        weightSource = fcB
-        [probs]
-        type = softmax
-        inputs = fcC
-        [logprob]
-        type = cost.logreg
-        inputs = labels,probs
-        gpu = 0
-    """
-    params = f"[fcA]\n{wp()}\n[fcB]\n{wp()}\n[fcC]\n{wp()}\n[logprob]\ncoeff = 1\n"
-    m = build_model(cfg=write_pair(tmp_path, definition, params))
+def test_weight_source_shares_one_tensor(tiny_cfg):
+    m = build_model(cfg=tiny_cfg("tiny-weight-source").pair())
     assert m.layers["fcC"].weights[0] is m.layers["fcB"].weights[0]
     names = [g["name"] for g in m.param_groups()]
     assert "fcC.weights[0]" not in names and "fcB.weights[0]" in names
@@ -463,67 +241,38 @@ def test_weight_source_shares_one_tensor(tmp_path):
 # ------------------------------------------------------------------ errors
 
 
-def _mini(extra_layer: str, consumer_input: str) -> str:
-    return f"""\
-        # @input 3x8x8
-        # @classes 16
-        [data]
-        type = data
-        dataIdx = 0
-        [labels]
-        type = data
-        dataIdx = 1
-        [conv1]
-        type = conv
-        inputs = data
-        channels = 3
-        filters = 16
-        filterSize = 3
-        padding = 1
-        initW = 0.1
-        partialSum = 0
-        gpu = 0
-        {extra_layer}
-        [fc]
-        type = fc
-        inputs = {consumer_input}
-        outputs = 16
-        initW = 0.1
-        [probs]
-        type = softmax
-        inputs = fc
-        [logprob]
-        type = cost.logreg
-        inputs = labels,probs
-        gpu = 0
-    """
+def _mini(tiny_cfg, extra_layer: str, consumer_input: str) -> str:
+    """conv -> fc -> softmax (fixture ``tiny-mini``) with ``extra_layer`` inserted before
+    the fc layer, which then reads ``consumer_input``."""
+    text = tiny_cfg("tiny-mini").text
+    fc = "[fc]\ntype = fc\ninputs = conv1\n"
+    assert fc in text
+    return text.replace(fc, f"{extra_layer}\n[fc]\ntype = fc\ninputs = {consumer_input}\n")
 
 
-def test_unsupported_layer_raises_config_error_with_file_and_line(tmp_path):
-    extra = "[rp]\n        type = pool\n        pool = rand\n        inputs = conv1\n" \
-            "        channels = 16\n        sizeX = 2\n        stride = 2"
+def test_unsupported_layer_raises_config_error_with_file_and_line(tmp_path, tiny_cfg):
+    extra = "[rp]\ntype = pool\npool = rand\ninputs = conv1\nchannels = 16\nsizeX = 2\nstride = 2"
     params = f"[conv1]\n{wp()}\n[rp]\ndoMax = false\n[fc]\n{wp()}\n[logprob]\ncoeff = 1\n"
-    d, p = write_pair(tmp_path, _mini(extra, "rp"), params)
+    d, p = write_pair(tmp_path, _mini(tiny_cfg, extra, "rp"), params)
     with pytest.raises(ConfigError, match=r"layers-net\.cfg:\d+: \[rp\].*rand") as e:
         build_model(cfg=(d, p))
     assert "\n" not in str(e.value)
 
 
-def test_rgb2yuv_is_reported_not_approximated(tmp_path):
-    definition = _mini("", "conv1").replace(
-        "[conv1]\n        type = conv\n        inputs = data",
-        "[yuv]\n        type = rgb2yuv\n        inputs = data\n        gpu = 0\n"
-        "        [conv1]\n        type = conv\n        inputs = yuv")
+def test_rgb2yuv_is_reported_not_approximated(tmp_path, tiny_cfg):
+    definition = _mini(tiny_cfg, "", "conv1").replace(
+        "[conv1]\ntype = conv\ninputs = data",
+        "[yuv]\ntype = rgb2yuv\ninputs = data\ngpu = 0\n[conv1]\ntype = conv\ninputs = yuv")
     params = f"[conv1]\n{wp()}\n[fc]\n{wp()}\n[logprob]\ncoeff = 1\n"
     with pytest.raises(ConfigError, match=r"\[yuv\].*rgb2yuv"):
         build_model(cfg=write_pair(tmp_path, definition, params))
 
 
-def test_missing_params_for_learning_rates(tmp_path):
+def test_missing_params_for_learning_rates(tmp_path, tiny_cfg):
     from alexnet.modern.cfgnet import CfgNet
     from alexnet.original.layer import parse_layers
 
-    d, _ = write_pair(tmp_path, _mini("", "conv1"), "")
+    d, _ = write_pair(tmp_path, _mini(tiny_cfg, "", "conv1"), "")
     m = CfgNet(parse_layers(d))
     with pytest.raises(ConfigError, match="layer-params"):
         m.param_groups()
@@ -542,8 +291,8 @@ def test_unknown_arch_and_options():
         build_model()
 
 
-def test_config_rebuilds_cfg_nets(tmp_path):
-    m = build_model(cfg=write_pair(tmp_path, SIDE_PATH_DEF, SIDE_PATH_PARAMS), seed=7)
+def test_config_rebuilds_cfg_nets(tiny_cfg):
+    m = build_model(cfg=tiny_cfg("tiny-side-path").pair(), seed=7)
     m2 = build_model(**m.config)
     assert m2.config == m.config
     for a, b in zip(m.parameters(), m2.parameters(), strict=True):
@@ -552,13 +301,12 @@ def test_config_rebuilds_cfg_nets(tmp_path):
     assert build_model(**c.config).channels_last
 
 
-def test_relu_runs_in_place_only_when_nobody_else_reads_its_input(tmp_path):
+def test_relu_runs_in_place_only_when_nobody_else_reads_its_input(tmp_path, tiny_cfg):
     # conv1 feeds an explicit relu layer AND an eltsum: the relu must not overwrite it
-    extra = ("[r1]\n        type = neuron\n        inputs = conv1\n        neuron = relu\n"
-             "        [both]\n        type = eltsum\n        inputs = conv1,r1\n"
-             "        coeffs = 1,-1")
+    extra = ("[r1]\ntype = neuron\ninputs = conv1\nneuron = relu\n"
+             "[both]\ntype = eltsum\ninputs = conv1,r1\ncoeffs = 1,-1")
     params = f"[conv1]\n{wp()}\n[fc]\n{wp()}\n[logprob]\ncoeff = 1\n"
-    m = build_model(cfg=write_pair(tmp_path, _mini(extra, "both"), params)).eval()
+    m = build_model(cfg=write_pair(tmp_path, _mini(tiny_cfg, extra, "both"), params)).eval()
     assert m.layers["r1"].inplace is False
     x = torch.randn(2, 3, 8, 8)
     c1 = F.conv2d(x, m.layers["conv1"].weights[0], m.layers["conv1"].biases, padding=1)

@@ -9,16 +9,15 @@ import random
 import numpy as np
 import pytest
 import torch
-from _modern_standin import TinyNet
+
+from alexnet.errors import CheckpointError
 from alexnet.modern import checkpoint as ck
 from alexnet.modern.update import Update2012
 
-from alexnet.errors import CheckpointError
 
-
-def _trained(seed=0, arch="tiny"):
+def _trained(tiny_net, seed=0, arch="tiny"):
     torch.manual_seed(seed)
-    net = TinyNet(arch=arch)
+    net = tiny_net(arch=arch)
     opt = Update2012(net.param_groups())
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
     for _ in range(2):
@@ -35,14 +34,14 @@ def _save(folder, net, opt, epoch=1, batch=0, **kw):
                               extra_tensors={"data/mean": torch.ones(2, 2, 3)}, **kw)
 
 
-def test_round_trip_weights_velocities_rng(tmp_path):
-    net, opt = _trained()
+def test_round_trip_weights_velocities_rng(tmp_path, tiny_net):
+    net, opt = _trained(tiny_net)
     torch.manual_seed(5)
     np.random.seed(6)
     random.seed(7)
     jp = _save(tmp_path, net, opt)
     want = (torch.rand(3), np.random.rand(3), random.random())
-    net2, opt2 = TinyNet(), None
+    net2, opt2 = tiny_net(), None
     opt2 = Update2012(net2.param_groups())
     c = ck.read_checkpoint(tmp_path)
     assert c.path == jp and c.meta["position"]["epoch"] == 1 and c.meta["state"]["history"]
@@ -59,18 +58,18 @@ def test_round_trip_weights_velocities_rng(tmp_path):
     assert len(js["tensors"]["sha256"]) == 64
 
 
-def test_other_architecture_is_a_one_line_error(tmp_path):
-    net, opt = _trained(arch="cifar10-18pct")
+def test_other_architecture_is_a_one_line_error(tmp_path, tiny_net):
+    net, opt = _trained(tiny_net, arch="cifar10-18pct")
     jp = _save(tmp_path, net, opt)
     with pytest.raises(CheckpointError) as ei:
-        ck.restore(ck.read_checkpoint(jp), TinyNet(arch="cifar10-80sec"))
+        ck.restore(ck.read_checkpoint(jp), tiny_net(arch="cifar10-80sec"))
     msg = str(ei.value)
     assert str(jp) in msg and "cifar10-18pct" in msg and "cifar10-80sec" in msg
     assert "\n" not in msg
 
 
-def test_tampered_or_missing_tensors_are_refused(tmp_path):
-    net, opt = _trained()
+def test_tampered_or_missing_tensors_are_refused(tmp_path, tiny_net):
+    net, opt = _trained(tiny_net)
     jp = _save(tmp_path, net, opt)
     st = jp.with_suffix(".safetensors")
     blob = bytearray(st.read_bytes())
@@ -98,8 +97,8 @@ def test_a_pickle_is_never_loaded(tmp_path):
         ck.read_checkpoint(j)
 
 
-def test_keep_prunes_and_latest_wins(tmp_path):
-    net, opt = _trained()
+def test_keep_prunes_and_latest_wins(tmp_path, tiny_net):
+    net, opt = _trained(tiny_net)
     for e in range(1, 5):
         _save(tmp_path / "checkpoints", net, opt, epoch=e, keep=2)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
@@ -114,8 +113,8 @@ def test_keep_prunes_and_latest_wins(tmp_path):
         ck.find_checkpoint(tmp_path / "empty")
 
 
-def test_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    net, opt = _trained()
+def test_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch, tiny_net):
+    net, opt = _trained(tiny_net)
     first = _save(tmp_path, net, opt, epoch=1)
 
     def crash(path, text):
@@ -132,11 +131,9 @@ def test_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch)
     assert not (tmp_path / "ckpt-e0002-b000000.safetensors").exists()
 
 
-def test_build_for_rebuilds_from_the_stored_config(tmp_path):
-    net, opt = _trained()
+def test_build_for_rebuilds_from_the_stored_config(tmp_path, tiny_net, tiny_build):
+    net, opt = _trained(tiny_net)
     _save(tmp_path, net, opt)
-    from _modern_standin import build
-
-    again = ck.build_for(ck.read_checkpoint(tmp_path), build)
+    again = ck.build_for(ck.read_checkpoint(tmp_path), tiny_build)
     for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b)

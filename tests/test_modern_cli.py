@@ -7,28 +7,27 @@ import json
 
 import numpy as np
 import pytest
-from _modern_standin import build, make_cifar_tarball, make_image_folder
-from alexnet.modern import checkpoint as ck
 from click.testing import CliRunner
 from PIL import Image
 
 from alexnet.cli import cli
-
-
-def _tiny(arch="tiny", **kw):
-    kw.setdefault("classes", 3)
-    kw.setdefault("side", 28)
-    kw.setdefault("eps", 1e-4)
-    return build(arch, **kw)
+from alexnet.modern import checkpoint as ck
+from alexnet.registry import CIFAR10_CLASSES
 
 
 @pytest.fixture
-def standin(monkeypatch):
-    monkeypatch.setattr(ck, "default_builder", _tiny)
+def standin(monkeypatch, tiny_build):
+    def tiny(arch="tiny", **kw):
+        kw.setdefault("classes", 3)
+        kw.setdefault("side", 28)
+        kw.setdefault("eps", 1e-4)
+        return tiny_build(arch, **kw)
+
+    monkeypatch.setattr(ck, "default_builder", tiny)
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def data(tmp_path_factory, make_image_folder):
     return make_image_folder(tmp_path_factory.mktemp("data") / "imgs", n_train=12, n_test=4)
 
 
@@ -67,7 +66,7 @@ def test_train_resume_evaluate_predict(tmp_path, data, standin):
     assert any(c in text for c in ("cat", "dog", "frog"))
 
 
-def test_bad_inputs_are_one_line_errors(tmp_path, data, standin):
+def test_bad_inputs_are_one_line_errors(tmp_path, data, standin, make_cifar_tarball):
     out, cache = tmp_path / "r", tmp_path / "cache"
     # a tarball under the official name with the wrong checksum
     tb = make_cifar_tarball(tmp_path / "cifar-10-python.tar.gz", n=2)
@@ -118,9 +117,8 @@ def _real_available() -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not _real_available(), reason="build_model('cifar10-80sec') not available")
-def test_real_80sec_net_trains_resumes_evaluates_predicts(tmp_path):
-    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-               "ship", "truck")
+def test_real_80sec_net_trains_resumes_evaluates_predicts(tmp_path, make_image_folder):
+    classes = CIFAR10_CLASSES
     data = make_image_folder(tmp_path / "d", classes=classes, n_train=24, n_test=6, fmt="jpg")
     out, cache = tmp_path / "runs" / "real", tmp_path / "cache"
     common = ("--cache", cache, "--no-progress")

@@ -6,24 +6,20 @@ import hashlib
 import io
 import pickle
 import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-from _modern_standin import cifar_batch_bytes, make_cifar_tarball, make_image_folder
-from alexnet.modern import data as D
 from PIL import Image
 
 from alexnet.errors import ChecksumError, DataError
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from alexnet.modern import data as D
 
 
 def _load(path, tmp_path, **kw):
     return D.load_dataset(path, cache_dir=tmp_path / "cache", progress=False, **kw)
 
 
-def test_cifar_tarball_pixels_labels_and_classes(tmp_path):
+def test_cifar_tarball_pixels_labels_and_classes(tmp_path, make_cifar_tarball, cifar_batch_bytes):
     tb = make_cifar_tarball(tmp_path / "c.tar.gz", n=6)
     ds = _load(tb, tmp_path)
     assert ds.train.images.shape == (30, 32, 32, 3) and ds.test.images.shape == (6, 32, 32, 3)
@@ -39,7 +35,7 @@ def test_cifar_tarball_pixels_labels_and_classes(tmp_path):
     assert ds.source["checksum"] == "sha256:" + hashlib.sha256(tb.read_bytes()).hexdigest()
 
 
-def test_cifar_extracted_folder_matches_tarball(tmp_path):
+def test_cifar_extracted_folder_matches_tarball(tmp_path, make_cifar_tarball):
     tb = make_cifar_tarball(tmp_path / "c.tar.gz", n=4)
     with tarfile.open(tb) as tf:
         tf.extractall(tmp_path / "x", filter="data")
@@ -49,7 +45,7 @@ def test_cifar_extracted_folder_matches_tarball(tmp_path):
     assert np.array_equal(a.test.labels, b.test.labels)
 
 
-def test_official_name_is_md5_checked(tmp_path):
+def test_official_name_is_md5_checked(tmp_path, make_cifar_tarball):
     tb = make_cifar_tarball(tmp_path / D.CIFAR10_PYTHON_NAME, n=2)
     actual = hashlib.md5(tb.read_bytes()).hexdigest()
     with pytest.raises(ChecksumError) as ei:
@@ -60,7 +56,7 @@ def test_official_name_is_md5_checked(tmp_path):
     assert len(_load(tb, tmp_path, md5=actual).train) == 10  # the right md5 passes
 
 
-def test_given_md5_is_checked_for_any_name(tmp_path):
+def test_given_md5_is_checked_for_any_name(tmp_path, make_cifar_tarball):
     tb = make_cifar_tarball(tmp_path / "mine.tar.gz", n=2)
     with pytest.raises(ChecksumError, match="expected 0123"):
         _load(tb, tmp_path, md5="0123456789abcdef0123456789abcdef")
@@ -73,7 +69,7 @@ class _Evil:
         return (os.system, ("touch EVIL_RAN",))
 
 
-def test_pickles_cannot_run_code(tmp_path, monkeypatch):
+def test_pickles_cannot_run_code(tmp_path, monkeypatch, make_cifar_tarball):
     monkeypatch.chdir(tmp_path)
     evil = pickle.dumps({"data": _Evil(), "labels": []}, protocol=2)
     tb = make_cifar_tarball(tmp_path / "c.tar.gz", n=2, extra={"data_batch_3": evil})
@@ -83,7 +79,7 @@ def test_pickles_cannot_run_code(tmp_path, monkeypatch):
     assert not (tmp_path / "EVIL_RAN").exists()
 
 
-def test_image_folder_and_its_tarball_agree(tmp_path):
+def test_image_folder_and_its_tarball_agree(tmp_path, make_image_folder):
     root = make_image_folder(tmp_path / "imgs", n_train=5, n_test=2)
     tgz = tmp_path / "imgs.tar.gz"
     with tarfile.open(tgz, "w:gz") as tf:
@@ -98,7 +94,7 @@ def test_image_folder_and_its_tarball_agree(tmp_path):
     assert np.array_equal(a.train.images[5 + 3], png)
 
 
-def test_cache_is_reused_and_written_atomically(tmp_path, monkeypatch):
+def test_cache_is_reused_and_written_atomically(tmp_path, monkeypatch, make_image_folder):
     root = make_image_folder(tmp_path / "imgs", n_train=3, n_test=1)
     first = _load(root, tmp_path)
     entries = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
@@ -112,7 +108,7 @@ def test_cache_is_reused_and_written_atomically(tmp_path, monkeypatch):
     assert np.array_equal(first.train.images, again.train.images)
 
 
-def test_interrupted_decode_leaves_no_cache_entry(tmp_path, monkeypatch):
+def test_interrupted_decode_leaves_no_cache_entry(tmp_path, monkeypatch, make_image_folder):
     root = make_image_folder(tmp_path / "imgs", n_train=3, n_test=1)
 
     def interrupted(*a, **k):
@@ -125,7 +121,7 @@ def test_interrupted_decode_leaves_no_cache_entry(tmp_path, monkeypatch):
     assert leftovers == []
 
 
-def test_bad_images_converted_or_skipped_and_counted(tmp_path):
+def test_bad_images_converted_or_skipped_and_counted(tmp_path, make_image_folder):
     root = make_image_folder(tmp_path / "imgs", classes=("a", "b"), n_train=2, n_test=1)
     d = root / "train" / "a"
     gray = np.arange(32 * 32, dtype=np.uint8).reshape(32, 32)
@@ -191,7 +187,7 @@ def test_unrecognised_sources_are_one_line_errors(tmp_path, layout):
     assert str(p) in str(ei.value) and "\n" not in str(ei.value)
 
 
-def test_truncated_archive_is_a_data_error(tmp_path):
+def test_truncated_archive_is_a_data_error(tmp_path, make_image_folder):
     root = make_image_folder(tmp_path / "imgs", n_train=4, n_test=1)
     tgz = tmp_path / "imgs.tar.gz"
     with tarfile.open(tgz, "w:gz") as tf:
@@ -221,9 +217,10 @@ def test_register_source_hook(tmp_path):
         D._EXTRA_SOURCES.pop()
 
 
-@pytest.mark.skipif(not (SHARED / "cifar10-jpg.tar.gz").is_file(), reason="shared data absent")
-def test_shared_cifar_jpg_tarball_is_detected():
-    tb = SHARED / "cifar10-jpg.tar.gz"
+def test_shared_cifar_jpg_tarball_is_detected(shared_datasets):
+    tb = shared_datasets / "cifar10-jpg.tar.gz"
+    if not tb.is_file():
+        pytest.skip("shared data absent")
     assert D.detect_source(tb) == "image-folder"
     names = D._tar_names(tb)
     assert len(names) == 60000

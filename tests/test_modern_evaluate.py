@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from alexnet.modern.augment import Augmenter
 from alexnet.modern.evaluate import predict_probs, score
 from alexnet.modern.metrics import topk_credit

@@ -1,6 +1,6 @@
 """The 2012 layer operations of the PyTorch port against hand computations and torch.
 
-Hand numbers come from the formulas of original-2012.md §3.9 / kernels-2012.md §2-§4,
+Hand numbers come from the formulas of docs/reference/kernels.md,
 worked out in the comments so a reader can check them without running anything.
 """
 
@@ -11,6 +11,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
+from alexnet import geometry as G
 from alexnet.modern import layers as L
 
 torch.manual_seed(0)
@@ -21,10 +23,12 @@ torch.manual_seed(0)
 
 def test_conv_output_size_uses_ceil_like_2012():
     # 1 + ceil((2*0 + 224 - 11) / 4) = 1 + ceil(53.25) = 55; torch's floor gives 54
-    assert L.conv_output_size(224, 11, 0, 4) == 55
+    assert G.conv_output_size(224, filter_size=11, padding=0, stride=4) == 55
     assert (224 - 11) // 4 + 1 == 54
-    assert L.conv_extra_padding(224, 11, 0, 4) == 3  # 224 + 3 = 227 = 54*4 + 11
-    assert L.conv_output_size(27, 5, 2, 1) == 27 and L.conv_extra_padding(27, 5, 2, 1) == 0
+    # 224 + 3 = 227 = 54*4 + 11
+    assert G.conv_extra_padding(224, filter_size=11, padding=0, stride=4) == 3
+    assert (G.conv_output_size(27, filter_size=5, padding=2, stride=1) == 27
+            and G.conv_extra_padding(27, filter_size=5, padding=2, stride=1) == 0)
 
 
 def test_conv_ceil_rule_reads_zeros_past_the_image_by_hand():
@@ -182,7 +186,8 @@ def test_rnorm_gradcheck_float64(size):
 
 @pytest.mark.parametrize("size", [3, 4])
 def test_cnorm_backward_holds_the_mean_constant(size):
-    # 2012's cnorm backward ignores the local mean's dependence on x (kernels §2.5):
+    # 2012's cnorm backward ignores the local mean's dependence on x
+    # (docs/reference/kernels.md#kernels-rnorm):
     # equal to autograd of the same formula with the mean detached, and NOT equal to the
     # full gradient.
     x = torch.randn(2, 3, 6, 6, dtype=torch.float64)
@@ -221,7 +226,7 @@ def test_avg_pool_divides_by_the_in_image_count():
 
 def test_max_pool_sizes_of_alexnet():
     for size, out in ((55, 27), (27, 13), (13, 6)):
-        assert L.pool_output_size(size, 3, 2) == out
+        assert G.pool_output_size(size, size=3, stride=2) == out
         assert L.pool2012(torch.randn(1, 1, size, size), "max", 3, 2).shape[-1] == out
 
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from alexnet.modern import AlexNet2012, build_model, from_2012_matrices, to_2012_matrices
-from alexnet.modern.net2012 import VARIANTS
 
 from alexnet.errors import CheckpointError, ConfigError
+from alexnet.layouts2012 import from_2012_matrices, to_2012_matrices
+from alexnet.modern import AlexNet2012, build_model
+from alexnet.modern.net2012 import VARIANTS
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,8 @@ def test_every_layer_shape(code_net):
         "fc7": (4096,), "relu7": (4096,), "drop7": (4096,), "fc8": (1000,),
     }
     per_layer = {r["name"]: r["params"] for r in code_net.summary() if r["params"]}
-    # the paper-layout count, layer by layer (paper-2012.md, section 3.5)
+    # the paper-layout count, layer by layer (docs/architecture/index.md#architecture-layers,
+    # the two towers added)
     assert per_layer == {"conv1": 34_944, "conv2": 307_456, "conv3": 885_120,
                          "conv4": 663_936, "conv5": 442_624, "fc6": 37_752_832,
                          "fc7": 16_781_312, "fc8": 4_097_000}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from alexnet.modern.cli_model import format_summary, model_summary
-from alexnet.original import cfgs
 from click.testing import CliRunner
 
 from alexnet.cli import cli
+from alexnet.modern.cli_model import format_summary, model_summary
+from alexnet.original import cfgs
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +58,16 @@ def test_cli_summary_of_a_cfg_pair_and_a_cifar_arch():
     assert r.exit_code == 0 and "total parameters: 145,578" in r.output
 
 
-def test_cli_errors_are_one_line_exit_2(tmp_path):
+def test_cli_errors_are_one_line_exit_2(tiny_cfg):
     runner = CliRunner()
     r = runner.invoke(cli, ["model", "summary", "--arch", "lenet"])
     assert r.exit_code == 2
     assert "unknown arch 'lenet'" in r.output and "Traceback" not in r.output
     r = runner.invoke(cli, ["model", "summary"])
     assert r.exit_code == 2
-    bad = tmp_path / "layers-bad.cfg"
-    bad.write_text("[data]\ntype = data\ndataIdx = 0\n\n[c]\ntype = conv\ninputs = data\n")
+    bad = tiny_cfg("tiny-incomplete").definition
     r = runner.invoke(cli, ["model", "summary", "--cfg", str(bad), str(bad)])
-    assert r.exit_code == 2 and "layers-bad.cfg:" in r.output
+    assert r.exit_code == 2 and f"{bad.name}:" in r.output
 
 
 def test_cli_list_names_the_archs():

@@ -8,22 +8,25 @@ import signal
 
 import pytest
 import torch
-from _modern_standin import build, make_image_folder
+
+from alexnet.errors import CheckpointError, ConfigError, DataError
 from alexnet.modern import checkpoint as ck
 from alexnet.modern.train import TrainConfig, TrainingDiverged, train
 
-from alexnet.errors import CheckpointError, ConfigError, DataError
 
+@pytest.fixture(scope="session")
+def tiny(tiny_build):
+    def build(arch="tiny", **kw):
+        kw.setdefault("classes", 3)
+        kw.setdefault("side", 28)  # stored 32 -> border 2: crops and flips are exercised
+        kw.setdefault("eps", 1e-4)
+        return tiny_build(arch, **kw)
 
-def tiny(arch="tiny", **kw):
-    kw.setdefault("classes", 3)
-    kw.setdefault("side", 28)  # stored 32 -> border 2: crops and flips are exercised
-    kw.setdefault("eps", 1e-4)
-    return build(arch, **kw)
+    return build
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def data(tmp_path_factory, make_image_folder):
     return make_image_folder(tmp_path_factory.mktemp("data") / "imgs", n_train=16, n_test=4)
 
 
@@ -46,7 +49,7 @@ def _assert_same(a, b):
         assert torch.equal(a[k], b[k]), k  # bit-exact, not approximately equal
 
 
-def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, data):
+def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, data, tiny):
     r1 = train(_cfg(tmp_path, data, "a"), build=tiny)
     r2 = train(_cfg(tmp_path, data, "b"), build=tiny)
     r3 = train(_cfg(tmp_path, data, "c", seed=4), build=tiny)
@@ -60,7 +63,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, data):
 
 
 @pytest.mark.parametrize("stop_at", [3, 6, 9])  # mid-epoch, at an epoch's end, mid-epoch 2
-def test_resume_is_bit_exact(tmp_path, data, stop_at):
+def test_resume_is_bit_exact(tmp_path, data, stop_at, tiny):
     straight = train(_cfg(tmp_path, data, "straight"), build=tiny)
     half = train(_cfg(tmp_path, data, "split"), build=tiny, max_steps=stop_at)
     assert half.status == "stopped"
@@ -77,7 +80,7 @@ def test_resume_is_bit_exact(tmp_path, data, stop_at):
         [e["test_top1_err"] for e in rest.metrics["epochs"]]
 
 
-def test_ctrl_c_saves_at_a_clean_point_and_resumes_exactly(tmp_path, data):
+def test_ctrl_c_saves_at_a_clean_point_and_resumes_exactly(tmp_path, data, tiny):
     straight = train(_cfg(tmp_path, data, "straight"), build=tiny)
 
     def press_ctrl_c(step):
@@ -95,7 +98,7 @@ def test_ctrl_c_saves_at_a_clean_point_and_resumes_exactly(tmp_path, data):
     _assert_same(_final_state(straight.out)[0], _final_state(done.out)[0])
 
 
-def test_metrics_json_and_report(tmp_path, data):
+def test_metrics_json_and_report(tmp_path, data, tiny):
     f = tmp_path / "sched.yaml"
     f.write_text("- {epoch: 1, layers: all, factor: 0.1}\n")
     r = train(_cfg(tmp_path, data, "m", schedule=str(f)), build=tiny)
@@ -120,7 +123,7 @@ def test_metrics_json_and_report(tmp_path, data):
     assert again.metrics["epochs"][2]["eps"]["conv1.weights[0]"] == pytest.approx(1e-5)
 
 
-def test_divergence_stops_with_one_line_error(tmp_path, data):
+def test_divergence_stops_with_one_line_error(tmp_path, data, tiny):
     def hot(arch="tiny", **kw):
         kw["eps"] = 1e8
         return tiny(arch, **kw)
@@ -130,7 +133,7 @@ def test_divergence_stops_with_one_line_error(tmp_path, data):
     assert "\n" not in str(ei.value) and "epoch" in str(ei.value)
 
 
-def test_run_folder_errors(tmp_path, data):
+def test_run_folder_errors(tmp_path, data, tiny):
     cfg = _cfg(tmp_path, data, "e", epochs=1)
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train(cfg, build=tiny, resume=True)
@@ -143,7 +146,7 @@ def test_run_folder_errors(tmp_path, data):
     assert "ckpt-e0001-b000000.json" in msg and "'tiny'" in msg and "'cifar10-80sec'" in msg
 
 
-def test_other_architecture_checkpoint_is_refused(tmp_path, data):
+def test_other_architecture_checkpoint_is_refused(tmp_path, data, tiny):
     cfg = _cfg(tmp_path, data, "arch", epochs=1)
     train(cfg, build=tiny)
 
@@ -155,7 +158,7 @@ def test_other_architecture_checkpoint_is_refused(tmp_path, data):
     assert "'tiny'" in str(ei.value) and "'cifar10-18pct'" in str(ei.value)
 
 
-def test_changed_data_is_refused_on_resume(tmp_path):
+def test_changed_data_is_refused_on_resume(tmp_path, tiny, make_image_folder):
     d = make_image_folder(tmp_path / "d", n_train=8, n_test=2)
     cfg = _cfg(tmp_path, d, "dd", epochs=2)
     train(cfg, build=tiny, max_steps=2)
@@ -164,7 +167,7 @@ def test_changed_data_is_refused_on_resume(tmp_path):
         train(cfg, build=tiny, resume=True)
 
 
-def test_class_count_mismatch(tmp_path, data):
+def test_class_count_mismatch(tmp_path, data, tiny):
     def ten(arch="tiny", **kw):
         kw["classes"] = 10
         return tiny(arch, **kw)
@@ -175,6 +178,6 @@ def test_class_count_mismatch(tmp_path, data):
 
 @pytest.mark.parametrize("key, value", [("batch", 0), ("test_views", 5), ("shuffle", "twice"),
                                         ("pca_noise", "both"), ("keep", 0)])
-def test_impossible_settings_name_the_setting(tmp_path, data, key, value):
+def test_impossible_settings_name_the_setting(tmp_path, data, key, value, tiny):
     with pytest.raises(ConfigError, match=key):
         train(_cfg(tmp_path, data, "v", **{key: value}), build=tiny)

@@ -1,4 +1,5 @@
-"""The 2012 update rule (paper section 5, fact sheet 6.5) and learning-rate schedules."""
+"""The 2012 update rule (paper section 5;
+docs/reference/recreation.md#recreation-update) and learning-rate schedules."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import json
 
 import pytest
 import torch
-from _modern_standin import TinyNet
-from alexnet.modern.update import PRESETS, Update2012, load_schedule, parse_schedule
 
 from alexnet.errors import ConfigError
+from alexnet.modern.update import PRESETS, Update2012, load_schedule, parse_schedule
 
 
 def _one(w0: float, *, eps: float, mom: float = 0.9, wc: float = 0.0, kind: str = "weights"):
@@ -69,9 +69,9 @@ def test_after_a_rate_drop_it_differs_from_torch_sgd_as_the_paper_predicts():
     assert ours[2] - theirs[2] == pytest.approx((1 - 0.01 / 0.1) * 0.9 * -0.095, abs=tol)
 
 
-def test_constant_rate_matches_torch_sgd_on_a_model():
+def test_constant_rate_matches_torch_sgd_on_a_model(tiny_net):
     torch.manual_seed(0)
-    a, b = TinyNet(dropout=False), TinyNet(dropout=False)
+    a, b = tiny_net(dropout=False), tiny_net(dropout=False)
     b.load_state_dict(a.state_dict())
     opt = Update2012(a.param_groups())
     groups = [{"params": [g["param"]], "lr": g["eps"], "momentum": g["mom"],
@@ -110,13 +110,13 @@ def test_duplicate_parameter_is_refused():
 # ---- schedules
 
 
-def _opt():
-    return Update2012(TinyNet().param_groups())
+def _opt(tiny_net):
+    return Update2012(tiny_net().param_groups())
 
 
-def test_preset_80sec_drops_tenfold_after_8_epochs():
+def test_preset_80sec_drops_tenfold_after_8_epochs(tiny_net):
     s = load_schedule("cifar10-80sec")
-    opt = _opt()
+    opt = _opt(tiny_net)
     s.apply(opt, 7)
     assert opt.rates()["conv1.weights[0]"] == pytest.approx(0.01)
     s.apply(opt, 8)
@@ -126,14 +126,14 @@ def test_preset_80sec_drops_tenfold_after_8_epochs():
     assert opt.rates()["conv1.weights[0]"] == pytest.approx(0.01)
 
 
-def test_layer_globs_absolute_rates_and_freeze(tmp_path):
+def test_layer_globs_absolute_rates_and_freeze(tmp_path, tiny_net):
     f = tmp_path / "s.yaml"
     f.write_text("- {epoch: 2, layers: all, factor: 0.1}\n"
                  "- {epoch: 3, layers: conv1*, epsW: 0.00001, epsB: 0.00002}\n"
                  "- {epoch: 4, layers: [conv1], eps: 0}\n"
                  "- {epoch: 4, color_noise: 0}\n")
     s = load_schedule(f)
-    opt = _opt()
+    opt = _opt(tiny_net)
     s.apply(opt, 3)
     r = opt.rates()
     assert r["conv1.weights[0]"] == pytest.approx(1e-5)

@@ -10,14 +10,16 @@ import types
 
 import numpy as np
 import pytest
+
+import alexnet.io as alexnet_io
+from alexnet import layouts2012
+from alexnet.errors import CheckpointError
 from alexnet.original import cfgs, pickling
 from alexnet.original import checkpoint as ckpt
 from alexnet.original.convnet import ConvNet
 from alexnet.original.initial_weights import init_weights
 from alexnet.original.layer import parse_layers
 from alexnet.original.options import OptionException, OptionExpression, OptionsParser
-
-from alexnet.errors import CheckpointError
 
 
 def _layers(net: str = "80sec", seed: int = 0):
@@ -171,11 +173,11 @@ def test_modern_alexnet2012_conversion_round_trip(tmp_path):
         pytest.skip(f"modern port not available: {exc}")
     layers = _layers("145")
     # in memory (the file path is covered above): 2012 matrices -> the port's state_dict
-    sd = ckpt.layers_to_state_dict(model, layers)
+    sd = layouts2012.layers_to_state_dict(model, layers)
     assert set(model.state_dict()) <= set(sd)
     assert sd["conv1.weight"].shape[0] == 96 if "conv1.weight" in sd else True
     fresh = {n: lay.d for n, lay in parse_layers(*cfgs.pair("145")).layers.items()}
-    ckpt.state_dict_to_layers(model, sd, fresh)
+    layouts2012.state_dict_to_layers(model, sd, fresh)
     for name, d in layers.items():
         for a, b in zip(d.get("weights", []), fresh[name].get("weights", []), strict=True):
             assert a.tobytes() == b.tobytes(), name
@@ -233,7 +235,7 @@ def test_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pickling.os, "replace", boom)
+    monkeypatch.setattr(alexnet_io.os, "replace", boom)  # the one atomic writer
     with pytest.raises(KeyboardInterrupt):
         _save(tmp_path, layers, epoch=1, batch=1)
     assert first.read_bytes() == before

@@ -8,91 +8,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from alexnet.original import batches, cfgs, pickling
 from alexnet.original import checkpoint as ckpt
 from alexnet.original.convnet import main
 
-# A small net with every source of randomness the driver controls: random crops and
-# mirrors (cifar-cropped) and dropout (hs).
-TINY_DEF = """# @input 3x24x24
-# @classes 10
-[data]
-type = data
-dataIdx = 0
-[labels]
-type = data
-dataIdx = 1
-[conv1]
-type = conv
-inputs = data
-gpu = 0
-channels = 3
-filters = 16
-filterSize = 5
-padding = 2
-stride = 2
-initW = 0.01
-partialSum = 13
-[pool1]
-type = pool
-inputs = conv1
-pool = max
-channels = 16
-sizeX = 3
-stride = 2
-neuron = relu
-[fc32]
-type = fc
-inputs = pool1
-outputs = 32
-initW = 0.05
-neuron = relu
-[drop]
-type = hs
-inputs = fc32
-keep = 0.5
-[fc10]
-type = fc
-inputs = drop
-outputs = 10
-initW = 0.05
-[probs]
-type = softmax
-inputs = fc10
-[logprob]
-type = cost.logreg
-inputs = labels, probs
-gpu = 0
-"""
 
-TINY_PARAMS = """[conv1]
-epsW = {eps}
-epsB = {eps}
-momW = 0.9
-momB = 0.9
-wc = 0.004
-[fc32]
-epsW = {eps}
-epsB = {eps}
-momW = 0.9
-momB = 0.9
-wc = 0.004
-[fc10]
-epsW = {eps}
-epsB = {eps}
-momW = 0.9
-momB = 0.9
-wc = 0.01
-[drop]
-enable = 1
-[logprob]
-coeff = 1
-topk = 3
-"""
+def frozen(params_text: str) -> str:
+    """The same learning parameters with every learning rate 0."""
+    return re.sub(r"^(eps[WB]) = .*$", r"\1 = 0", params_text, flags=re.MULTILINE)
 
 
 @pytest.fixture()
-def setup(tmp_path):
+def setup(tmp_path, tiny_cfg):
+    # tiny-driver: every source of randomness the driver controls, random crops and
+    # mirrors (cifar-cropped) and dropout (hs)
+    net = tiny_cfg("tiny-driver")
     rng = np.random.default_rng(0)
     data = tmp_path / "data"
     for k in (1, 2, 3):
@@ -102,9 +33,9 @@ def setup(tmp_path):
     batches.write_meta(data, label_names=[f"class{i}" for i in range(10)],
                        data_mean=np.full(3072, 110.0), num_cases_per_batch=16,
                        extra={"dp_type": "cifar-cropped"})
-    (tmp_path / "tiny.cfg").write_text(TINY_DEF)
-    (tmp_path / "tiny-params.cfg").write_text(TINY_PARAMS.format(eps=0.01))
-    (tmp_path / "frozen-params.cfg").write_text(TINY_PARAMS.format(eps=0))
+    (tmp_path / "tiny.cfg").write_text(net.text)
+    (tmp_path / "tiny-params.cfg").write_text(net.params_text)
+    (tmp_path / "frozen-params.cfg").write_text(frozen(net.params_text))
     return tmp_path
 
 
@@ -184,7 +115,7 @@ def test_option_errors_are_one_line_with_exit_2(setup, capsys):
     assert main(["-f", str(_run_dir(setup, "D")), "--crop-border=2"]) == 2
     assert "cannot be changed on resume" in capsys.readouterr().err
     bad = setup / "bad.cfg"
-    bad.write_text(TINY_DEF.replace("sizeX = 3", "sizeX = 30"))
+    bad.write_text((setup / "tiny.cfg").read_text().replace("sizeX = 3", "sizeX = 30"))
     args = _args(setup, "E", 1)
     args[0] = f"--layer-def={bad}"
     assert main(args) == 2
@@ -219,61 +150,10 @@ def test_bundled_80sec_net_runs_through_the_project_cli(setup):
     assert "1.2... logprob:" in res.output and "Saved checkpoint to" in res.output
 
 
-TWO_TOWER_PARAMS = """[c1a]
-epsW = 0.001
-epsB = 0.002
-momW = 0.9
-momB = 0.9
-[c1b]
-epsW = 0.001
-epsB = 0.002
-momW = 0.9
-momB = 0.9
-[fc10]
-epsW = 0.001, 0.001
-epsB = 0.002
-momW = 0.9, 0.9
-momB = 0.9
-[logprob]
-coeff = 1
-"""
-
-
-def test_two_tower_run_reports_towers_and_transfers(setup, capsys):
-    tower = """# @classes 10
-[data]
-type = data
-dataIdx = 0
-[labels]
-type = data
-dataIdx = 1
-""" + "".join(f"""[c1{t}]
-type = conv
-inputs = data
-gpu = {g}
-channels = 3
-filters = 16
-filterSize = 5
-stride = 4
-initW = 0.01
-partialSum = 0
-neuron = relu
-""" for t, g in (("a", 0), ("b", 1))) + """[fc10]
-type = fc
-inputs = c1a, c1b
-gpu = 0
-outputs = 10
-initW = 0.01, 0.01
-[probs]
-type = softmax
-inputs = fc10
-[logprob]
-type = cost.logreg
-inputs = labels, probs
-gpu = 0
-"""
-    (setup / "two.cfg").write_text(tower)
-    (setup / "two-params.cfg").write_text(TWO_TOWER_PARAMS)
+def test_two_tower_run_reports_towers_and_transfers(setup, capsys, tiny_cfg):
+    net = tiny_cfg("tiny-two-tower-driver")
+    (setup / "two.cfg").write_text(net.text)
+    (setup / "two-params.cfg").write_text(net.params_text)
     args = _args(setup, "T", 1)
     args[0] = f"--layer-def={setup / 'two.cfg'}"
     args[1] = f"--layer-params={setup / 'two-params.cfg'}"

@@ -11,6 +11,9 @@ import math
 
 import numpy as np
 import pytest
+
+from alexnet.errors import BackendUnavailable, DataError
+from alexnet.geometry import conv_output_size, pool_output_size
 from alexnet.original import cfgs
 from alexnet.original import ops_numpy as ops
 from alexnet.original.engine import TEST, TRAIN, Engine
@@ -21,14 +24,12 @@ from alexnet.original.weights import (
     DiscreteExpSchedule,
     ExpSchedule,
     JumpyDiscreteExpSchedule,
+    LearningRateSchedule,
     LinearSchedule,
     Param,
-    Schedule,
     accumulate,
     update,
 )
-
-from alexnet.errors import BackendUnavailable, DataError
 
 RNG = np.random.default_rng(1234)
 
@@ -37,7 +38,8 @@ RNG = np.random.default_rng(1234)
 
 
 def conv_reference(x, w, g: ConvGeom):
-    """Plain loops over the 2012 definition (kernels-2012.md 2.1), float64."""
+    """Plain loops over the 2012 definition (docs/reference/kernels.md#kernels-filter-acts),
+    float64."""
     n = x.shape[1]
     c, s, mx, fg, cg = g.channels, g.filter_size, g.mx, g.group_filters, g.group_channels
     x4 = x.reshape(c, g.img_size, g.img_size, n)
@@ -70,7 +72,7 @@ GEOMS = [
 @pytest.mark.parametrize("spec", GEOMS)
 def test_conv_forward_matches_loops_and_backward_is_its_adjoint(spec):
     c, img, s, pad, stride, groups, filters, local = spec
-    mx = ops.modules_x(img, s, pad, stride)
+    mx = conv_output_size(img, filter_size=s, stride=stride, padding=pad)
     g = ConvGeom(c, img, s, pad, stride, mx, groups, filters, local)
     n = 3
     x = RNG.standard_normal((c * img * img, n))
@@ -88,9 +90,11 @@ def test_conv_forward_matches_loops_and_backward_is_its_adjoint(spec):
 
 
 def test_ceil_rule_gives_55_from_224():
-    assert ops.modules_x(224, 11, 0, 4) == 55      # layer.py L1004: the 224/227 puzzle
-    assert ops.modules_x(32, 5, 2, 1) == 32
-    assert ops.pool_outputs_x(55, 0, 3, 2) == 27 and ops.pool_outputs_x(32, 0, 3, 2) == 16
+    # layer.py L1004: the 224/227 puzzle
+    assert conv_output_size(224, filter_size=11, stride=4, padding=0) == 55
+    assert conv_output_size(32, filter_size=5, stride=1, padding=2) == 32
+    assert (pool_output_size(55, start=0, size=3, stride=2) == 27
+            and pool_output_size(32, start=0, size=3, stride=2) == 16)
 
 
 def test_pooling_windows_are_clipped_and_max_ties_all_get_the_gradient():
@@ -232,155 +236,6 @@ def test_dropout_masks_without_rescaling_and_scales_at_test():
 
 # ---------------------------------------------------------------- the engine as a whole
 
-GC_DEF = """
-# @input 3x8x8
-# @classes 5
-[data]
-type = data
-dataIdx = 0
-[labels]
-type = data
-dataIdx = 1
-[blur0]
-type = blur
-inputs = data
-gpu = 0
-channels = 3
-filterSize = 3
-stdev = 1.0
-[nails0]
-type = nailbed
-inputs = blur0
-channels = 3
-stride = 2
-[conv1]
-type = conv
-inputs = data
-gpu = 1
-channels = 3
-filters = 16
-filterSize = 3
-padding = 1
-stride = 2
-initW = 0.3
-initB = 0.1
-partialSum = 1
-neuron = tanh[1.5,0.7]
-[conv2]
-type = conv
-inputs = conv1, nails0
-channels = 16, 3
-filters = 16, 32
-filterSize = 3, 2
-padding = 1, 1
-stride = 1, 1
-groups = 2, 1
-initW = 0.3, 0.3
-partialSum = 5
-sharedBiases = 0
-neuron = logistic
-[rn]
-type = cmrnorm
-inputs = conv2
-channels = 32
-size = 5
-[sn]
-type = rnorm
-inputs = rn
-channels = 32
-size = 3
-[pool]
-type = pool
-inputs = sn
-channels = 32
-pool = max
-sizeX = 3
-stride = 2
-[apool]
-type = pool
-inputs = sn
-channels = 32
-pool = avg
-sizeX = 3
-stride = 2
-start = -1
-[loc]
-type = local
-inputs = apool
-channels = 32
-filters = 16
-filterSize = 3
-padding = 1
-stride = 1
-initW = 0.2
-initB = 0.2
-neuron = relu
-[fca]
-type = fc
-inputs = pool, loc
-outputs = 7
-initW = 0.2, 0.2
-gpu = 0
-neuron = relu
-[hs]
-type = hs
-inputs = fca
-keep = 0.5
-[fcb]
-type = fc
-inputs = hs, loc
-outputs = 5
-initW = 0.3, 0.3
-[probs]
-type = softmax
-inputs = fcb
-[logprob]
-type = cost.logreg
-inputs = labels, probs
-gpu = 0
-"""
-
-GC_PARAMS = """
-[conv1]
-epsW = 1
-epsB = 1
-momW = 0
-momB = 0
-[conv2]
-epsW = 1, 1
-epsB = 1
-momW = 0, 0
-momB = 0
-[loc]
-epsW = 1
-epsB = 1
-momW = 0
-momB = 0
-[fca]
-epsW = 1, 1
-epsB = 1
-momW = 0, 0
-momB = 0
-[fcb]
-epsW = 1, 1
-epsB = 1
-momW = 0, 0
-momB = 0
-[rn]
-scale = 0.5
-pow = 0.75
-minDiv = 2
-[sn]
-scale = 0.6
-pow = 0.75
-[hs]
-enable = false
-[logprob]
-coeff = 1
-topk = 2
-"""
-
-
 def _float64(layers):
     for d in layers.values():
         for key in ("weights", "weightsInc"):
@@ -391,11 +246,11 @@ def _float64(layers):
                 d[key] = np.array(d[key], dtype=np.float64, order="K")
 
 
-def test_engine_weight_gradients_match_finite_differences_for_every_layer_type():
+def test_engine_weight_gradients_match_finite_differences_for_every_layer_type(tiny_cfg):
     """conv (groups, unshared biases, two inputs), local, fc with two inputs, blur,
     nailbed, cmrnorm with minDiv, rnorm, max/avg pooling (start -1), tanh/logistic/relu,
     hs (disabled), fused softmax + logreg, across two logical GPUs."""
-    g = parse_layers("gc.cfg", "gc-params.cfg", def_text=GC_DEF, params_text=GC_PARAMS)
+    g = parse_layers(*tiny_cfg("tiny-gc").pair())
     layers = {n: lay.d for n, lay in g.layers.items()}
     init_weights(layers, seed=3)
     _float64(layers)
@@ -470,7 +325,7 @@ def test_engine_refuses_bad_input_with_one_line():
 def _param(use_grad, eps=0.1, mom=0.9, wc=0.01):
     w = np.array([[1.0, -2.0]], dtype=np.float64)
     inc = np.array([[0.5, 0.25]], dtype=np.float64)
-    return Param("p", w, inc, Schedule(eps), mom, wc, use_grad)
+    return Param("p", w, inc, LearningRateSchedule(eps), mom, wc, use_grad)
 
 
 @pytest.mark.parametrize("use_grad", [True, False])
@@ -523,7 +378,7 @@ def test_schedules():
     assert j.rate(0.4) == pytest.approx(1e-3)
 
 
-def test_cuda_convnet_backend_matches_numpy():
+def test_cuda_convnet_backend_matches_numpy(tiny_cfg):
     """The shared cuda/ kernels (run by the device emulator) inside the same engine: one
     training step of the mixed test net agrees with the numpy backend to float32
     rounding (different summation orders; 1e-5 absolute on weights of size ~1)."""
@@ -535,7 +390,7 @@ def test_cuda_convnet_backend_matches_numpy():
         backend = get_backend("cuda-convnet")
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
-    g = parse_layers("gc.cfg", "gc-params.cfg", def_text=GC_DEF, params_text=GC_PARAMS)
+    g = parse_layers(*tiny_cfg("tiny-gc").pair())
     a = {n: lay.d for n, lay in g.layers.items()}
     init_weights(a, seed=3)
     b = copy.deepcopy(a)

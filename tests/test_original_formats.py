@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from alexnet.original import batches, convdata, pickling
 from PIL import Image
 
 from alexnet.errors import DataError
+from alexnet.original import batches, convdata, pickling
+from alexnet.registry import CIFAR10_CLASSES
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -105,7 +106,7 @@ def test_missing_meta_and_missing_batch(tmp_path):
 def _make_cifar_tree(root: Path, per_class: int = 2) -> None:
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
-        for k, cls in enumerate(batches.CIFAR10_CLASSES):
+        for k, cls in enumerate(CIFAR10_CLASSES):
             d = root / split / cls
             d.mkdir(parents=True)
             for i in range(per_class):
@@ -125,7 +126,7 @@ def test_convert_cifar_image_folder_and_tarball(tmp_path):
     for j, lab in enumerate(b["labels"]):
         assert b["data"][5, j] == lab * 20
     meta = batches.read_meta(tmp_path / "out1")
-    assert meta["label_names"] == batches.CIFAR10_CLASSES and meta["dp_type"] == "cifar"
+    assert meta["label_names"] == list(CIFAR10_CLASSES) and meta["dp_type"] == "cifar"
     tgz = tmp_path / "cifar.tar.gz"
     with tarfile.open(tgz, "w:gz") as tar:
         tar.add(tree / "train", arcname="train")
@@ -147,7 +148,7 @@ def test_convert_official_python_tarball(tmp_path):
         with open(src / name, "wb") as f:
             pickle.dump({b"data": rows[name], b"labels": [1, 2, 3, 4]}, f, protocol=2)
     with open(src / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": [n.encode() for n in batches.CIFAR10_CLASSES]}, f,
+        pickle.dump({b"label_names": [n.encode() for n in CIFAR10_CLASSES]}, f,
                     protocol=2)
     tgz = tmp_path / "cifar-10-python.tar.gz"
     with tarfile.open(tgz, "w:gz") as tar:

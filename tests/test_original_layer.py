@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-from alexnet.original import cfgs
-from alexnet.original.layer import SCHEDULES, parse_layers, parse_neuron, parse_param_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alexnet.errors import ConfigError
+from alexnet.original import cfgs
+from alexnet.original.layer import SCHEDULES, parse_layers, parse_neuron, parse_param_spec
 
 
 def _params_count(graph) -> int:
@@ -81,69 +81,13 @@ def test_json_summary_lists_every_layer():
 
 # --- errors: each names the file and line ----------------------------------------------
 
-GOOD = """\
-[data]
-type=data
-dataIdx=0
-
-[labels]
-type=data
-dataIdx=1
-
-[conv1]
-type=conv
-inputs=data
-gpu=0
-channels=3
-filters=16
-filterSize=5
-padding=2
-initW=0.01
-partialSum=4
-
-[pool1]
-type=pool
-inputs=conv1
-channels=16
-pool=max
-sizeX=3
-stride=2
-neuron=relu
-
-[fc10]
-type=fc
-inputs=pool1
-outputs=10
-
-[probs]
-inputs=fc10
-type=softmax
-
-[logprob]
-gpu=0
-inputs=labels,probs
-type=cost.logreg
-"""
-
-PARAMS = """\
-[conv1]
-epsW=0.001
-epsB=0.002
-momW=0.9
-momB=0.9
-
-[fc10]
-epsW=0.001
-epsB=0.002
-momW=0.9
-momB=0.9
-
-[logprob]
-coeff=1
-"""
+@pytest.fixture(scope="module")
+def good(tiny_cfg):
+    """A valid pair (fixture ``tiny-parser``); the error tests edit it line by line."""
+    return tiny_cfg("tiny-parser")
 
 
-def _parse(tmp_path: Path, text: str, params: str | None = PARAMS, **kw):
+def _parse(tmp_path: Path, text: str, params: str | None, **kw):
     d = tmp_path / "layers-x.cfg"
     d.write_text(text)
     p = None
@@ -153,8 +97,8 @@ def _parse(tmp_path: Path, text: str, params: str | None = PARAMS, **kw):
     return parse_layers(d, p, input_shape=(3, 16, 16), **kw)
 
 
-def test_good_file_parses(tmp_path):
-    g = _parse(tmp_path, GOOD, num_classes=10)
+def test_good_file_parses(tmp_path, good):
+    g = _parse(tmp_path, good.text, good.params_text, num_classes=10)
     assert g["pool1"].shape == (16, 8, 8)
     assert g["fc10"].d["numInputs"] == [16 * 8 * 8]
 
@@ -177,49 +121,50 @@ def test_good_file_parses(tmp_path):
         ("gpu=0\nchannels=3", "gpu=3\nchannels=3", 12, r"gpu: must be in the range 0-0"),
     ],
 )
-def test_errors_name_file_line_and_key(tmp_path, old, new, line, pattern):
-    assert old in GOOD
+def test_errors_name_file_line_and_key(tmp_path, old, new, line, pattern, good):
+    assert old in good.text
     with pytest.raises(ConfigError) as exc:
-        _parse(tmp_path, GOOD.replace(old, new, 1), num_gpus=1)
+        _parse(tmp_path, good.text.replace(old, new, 1), good.params_text, num_gpus=1)
     msg = str(exc.value)
     assert re.search(pattern, msg), msg
     assert msg.startswith(str(tmp_path / "layers-x.cfg") + f":{line}:"), msg
     assert "\n" not in msg
 
 
-def test_dangling_layer_is_an_error(tmp_path):
-    text = GOOD + "\n[extra]\ntype=fc\ninputs=pool1\noutputs=5\n"
+def test_dangling_layer_is_an_error(tmp_path, good):
+    text = good.text + "\n[extra]\ntype=fc\ninputs=pool1\noutputs=5\n"
     with pytest.raises(ConfigError, match=r"\[extra\] layer of type 'fc' is never used"):
-        _parse(tmp_path, text)
+        _parse(tmp_path, text, good.params_text)
 
 
-def test_inconsistent_channels_between_layers(tmp_path):
+def test_inconsistent_channels_between_layers(tmp_path, good):
     # conv says 4 channels, but the data has 3 x 16 x 16 = 768 values: 768/4 = 192, not square
     with pytest.raises(ConfigError, match=r"not interpretable as square 4-channel images"):
-        _parse(tmp_path, GOOD.replace("channels=3", "channels=4"))
+        _parse(tmp_path, good.text.replace("channels=3", "channels=4"), good.params_text)
 
 
-def test_params_errors(tmp_path):
+def test_params_errors(tmp_path, good):
+    text, params = good.text, good.params_text
     with pytest.raises(ConfigError, match=r"layer-params-x.cfg:2: \[conv1\] epsW: expected 1 "):
-        _parse(tmp_path, GOOD, PARAMS.replace("epsW=0.001", "epsW=0.001,0.1", 1))
+        _parse(tmp_path, text, params.replace("epsW=0.001", "epsW=0.001,0.1", 1))
     with pytest.raises(ConfigError, match=r"needs a section in this params file"):
-        _parse(tmp_path, GOOD, PARAMS.replace("[logprob]\ncoeff=1\n", ""))
+        _parse(tmp_path, text, params.replace("[logprob]\ncoeff=1\n", ""))
     with pytest.raises(ConfigError, match=r"\[fc10\] bogus: unknown key"):
-        _parse(tmp_path, GOOD, PARAMS.replace("[fc10]\n", "[fc10]\nbogus=1\n"))
+        _parse(tmp_path, text, params.replace("[fc10]\n", "[fc10]\nbogus=1\n"))
     with pytest.raises(ConfigError, match=r"cannot read schedule 'exp\[tgtFactor=10\]'"):
-        _parse(tmp_path, GOOD, PARAMS.replace("[fc10]\n", "[fc10]\nschedW=exp[tgtFactor=10]\n"))
+        _parse(tmp_path, text, params.replace("[fc10]\n", "[fc10]\nschedW=exp[tgtFactor=10]\n"))
 
 
-def test_historical_forms_warn_in_compat_and_fail_in_strict(tmp_path):
-    params = PARAMS.replace("[fc10]\n", "[fc10]\nschedW=dexp[250,0,4]\nwcnorm=1\n")
-    g = _parse(tmp_path, GOOD, params)
+def test_historical_forms_warn_in_compat_and_fail_in_strict(tmp_path, good):
+    params = good.params_text.replace("[fc10]\n", "[fc10]\nschedW=dexp[250,0,4]\nwcnorm=1\n")
+    g = _parse(tmp_path, good.text, params)
     assert g["fc10"].d["schedW"] == {"type": "dexp",
                                      "params": {"tgtFactor": 250.0, "noiseStdev": 0.0,
                                                 "numSteps": 4}}
     assert any("positional schedule" in w for w in g.warnings)
     assert any("wcnorm: ignored" in w for w in g.warnings)
     with pytest.raises(ConfigError, match="positional schedule"):
-        _parse(tmp_path, GOOD, params, compat=False)
+        _parse(tmp_path, good.text, params, compat=False)
 
 
 def test_neuron_and_schedule_specs():
@@ -234,9 +179,9 @@ def test_neuron_and_schedule_specs():
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_mutated_cfgs_never_crash(tmp_path, data):
+def test_mutated_cfgs_never_crash(tmp_path, data, good):
     """Random edits of a valid pair either parse or raise ConfigError - nothing else."""
-    lines = GOOD.splitlines()
+    lines = good.text.splitlines()
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, len(lines) - 1))
         op = data.draw(st.sampled_from(["drop", "dup", "swap", "junk", "num"]))
@@ -254,14 +199,15 @@ def test_mutated_cfgs_never_crash(tmp_path, data):
         if not lines:
             lines = ["#"]
     try:
-        _parse(tmp_path, "\n".join(lines) + "\n", num_classes=10)
+        _parse(tmp_path, "\n".join(lines) + "\n", good.params_text, num_classes=10)
     except ConfigError as exc:
         assert "\n" not in str(exc)
 
 
 # --- every cfg of the 2012 release --------------------------------------------------------
 
-# params -> definition, where the number does not say it (original-2012.md section 2.6)
+# params -> definition, where the number does not say it
+# (docs/reference/recreation.md#recreation-families)
 PAIRING = {"107": "2009-101", "136": "135", "139": "137", "145-2010": "145",
            "120-2012": "120", "120-2012-full": "120", "126-2012-full": "126",
            "170-4gpu": "153-4gpu", "170-4gpu-exp": "153-4gpu", "184-4gpu-26epc": "184-4gpu"}

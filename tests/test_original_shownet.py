@@ -4,55 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from alexnet.errors import ConfigError
 from alexnet.original import batches, cfgs, shownet
 from alexnet.original import checkpoint as ckpt
 from alexnet.original.convnet import ConvNet
 from alexnet.original.initial_weights import init_weights
 from alexnet.original.layer import parse_layers
-from PIL import Image
-
-from alexnet.errors import ConfigError
-
-TWO_TOWERS = """# @input 3x16x16
-# @classes 4
-[data]
-type = data
-dataIdx = 0
-[labels]
-type = data
-dataIdx = 1
-[conv1a]
-type = conv
-inputs = data
-gpu = 0
-channels = 3
-filters = 16
-filterSize = 3
-initW = 0.1
-partialSum = 0
-[conv1b]
-type = conv
-inputs = data
-gpu = 1
-channels = 3
-filters = 16
-filterSize = 3
-initW = 0.1
-partialSum = 0
-[fc]
-type = fc
-inputs = conv1a, conv1b
-gpu = 0
-outputs = 4
-initW = 0.01, 0.01
-[probs]
-type = softmax
-inputs = fc
-[logprob]
-type = cost.logreg
-inputs = labels, probs
-gpu = 0
-"""
 
 
 @pytest.fixture()
@@ -97,8 +56,8 @@ def test_filter_grid_is_16_wide(run, tmp_path):
     assert Image.open(out).size == (16 * 21 + 1, 6 * 21 + 1)
 
 
-def test_two_towers_are_drawn_together_like_figure_3():
-    g = parse_layers("two.cfg", def_text=TWO_TOWERS)
+def test_two_towers_are_drawn_together_like_figure_3(tiny_cfg):
+    g = parse_layers(tiny_cfg("tiny-two-towers").definition)
     layers = {n: lay.d for n, lay in g.layers.items()}
     init_weights(layers, seed=1)
     imgs, desc = shownet.filter_images(layers, "conv1")

@@ -3,12 +3,12 @@ the download cache, resume after a cut-off, servers that ignore Range, bad pins.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 import yaml
-from _pipeline_fixtures import Served, cifar_python_tarball, http_server, md5
 from click.testing import CliRunner
 
 from alexnet.cli import cli
@@ -29,13 +29,12 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 
 def pin(data: bytes = PAYLOAD, url: str | None = None, name: str = "blob.bin") -> Pin:
-    return Pin(name, {"md5": md5(data)}, url=url)
+    return Pin(name, {"md5": hashlib.md5(data).hexdigest()}, url=url)
 
 
-def test_download_resumes_with_range_after_a_cut(tmp_path):
-    served = Served({"blob.bin": PAYLOAD}, cut_after=100_000)
-    with http_server(served) as base:
-        out = download(f"{base}/blob.bin", tmp_path / "blob.bin", pin=pin(), progress=False,
+def test_download_resumes_with_range_after_a_cut(tmp_path, http_server):
+    with http_server({"blob.bin": PAYLOAD}, cut_after=100_000) as served:
+        out = download(f"{served.url}/blob.bin", tmp_path / "blob.bin", pin=pin(), progress=False,
                        backoff=0)
     assert out.read_bytes() == PAYLOAD
     assert not (tmp_path / "blob.bin.part").exists()
@@ -44,22 +43,21 @@ def test_download_resumes_with_range_after_a_cut(tmp_path):
     assert served.requests[1][1] == "bytes=100000-"
 
 
-def test_download_restarts_when_the_server_ignores_range(tmp_path):
+def test_download_restarts_when_the_server_ignores_range(tmp_path, http_server):
     part = tmp_path / "blob.bin.part"
     part.write_bytes(b"garbage that must not survive")
-    served = Served({"blob.bin": PAYLOAD}, ignore_range=True)
-    with http_server(served) as base:
-        download(f"{base}/blob.bin", tmp_path / "blob.bin", pin=pin(), progress=False)
+    with http_server({"blob.bin": PAYLOAD}, ignore_range=True) as served:
+        download(f"{served.url}/blob.bin", tmp_path / "blob.bin", pin=pin(), progress=False)
     assert (tmp_path / "blob.bin").read_bytes() == PAYLOAD
     assert served.requests[0][1] == f"bytes={len(b'garbage that must not survive')}-"
 
 
-def test_checksum_mismatch_deletes_the_download_and_says_why(tmp_path):
+def test_checksum_mismatch_deletes_the_download_and_says_why(tmp_path, http_server, md5):
     bad = bytearray(PAYLOAD)
     bad[1234] ^= 0xFF
-    with http_server(Served({"blob.bin": bytes(bad)})) as base:
+    with http_server({"blob.bin": bytes(bad)}) as served:
         with pytest.raises(ChecksumError) as err:
-            download(f"{base}/blob.bin", tmp_path / "blob.bin", pin=pin(), progress=False)
+            download(f"{served.url}/blob.bin", tmp_path / "blob.bin", pin=pin(), progress=False)
     msg = str(err.value)
     assert f"expected {md5(PAYLOAD)}" in msg and "deleted" in msg
     assert "\n" not in msg
@@ -67,9 +65,9 @@ def test_checksum_mismatch_deletes_the_download_and_says_why(tmp_path):
     assert not (tmp_path / "blob.bin.part").exists()
 
 
-def test_network_failure_keeps_the_part_file_for_next_time(tmp_path):
-    with http_server(Served({})) as base:
-        url = f"{base}/blob.bin"
+def test_network_failure_keeps_the_part_file_for_next_time(tmp_path, http_server):
+    with http_server({}) as served:
+        url = f"{served.url}/blob.bin"
     (tmp_path / "blob.bin.part").write_bytes(PAYLOAD[:1000])
     with pytest.raises(DataError, match="kept and the next attempt resumes it"):
         download(url, tmp_path / "blob.bin", pin=pin(), progress=False, retries=2, backoff=0,
@@ -95,12 +93,12 @@ def test_obtain_prefers_local_then_cache_then_mirror_then_url(tmp_path, cache):
     assert got2.origin.startswith("cache") and got2.path == got.path
 
 
-def test_obtain_skips_a_wrong_local_copy_and_downloads(tmp_path, cache):
+def test_obtain_skips_a_wrong_local_copy_and_downloads(tmp_path, cache, http_server):
     local = tmp_path / "data"
     local.mkdir()
     (local / "blob.bin").write_bytes(b"not it")
-    with http_server(Served({"blob.bin": PAYLOAD})) as base:
-        got = obtain(pin(url=f"{base}/blob.bin"), local_dirs=[local], progress=False)
+    with http_server({"blob.bin": PAYLOAD}) as served:
+        got = obtain(pin(url=f"{served.url}/blob.bin"), local_dirs=[local], progress=False)
     assert got.path.read_bytes() == PAYLOAD
     assert (local / "blob.bin").read_bytes() == b"not it"  # the user's file is left alone
 
@@ -114,12 +112,12 @@ def test_obtain_with_nothing_reachable_names_every_place(tmp_path, cache):
     assert "nowhere" in msg and "127.0.0.1:9" in msg and "ALEXNET_MIRROR" in msg
 
 
-def test_url_mirror_and_env_override(tmp_path, cache, monkeypatch):
-    with http_server(Served({"blob.bin": PAYLOAD})) as base:
-        monkeypatch.setenv("ALEXNET_MIRROR", base)
-        assert mirrors_from("/ignored/when/env/is/set") == [base]
+def test_url_mirror_and_env_override(tmp_path, cache, monkeypatch, http_server):
+    with http_server({"blob.bin": PAYLOAD}) as served:
+        monkeypatch.setenv("ALEXNET_MIRROR", served.url)
+        assert mirrors_from("/ignored/when/env/is/set") == [served.url]
         got = obtain(pin(), mirrors=mirrors_from(""), progress=False)
-    assert got.origin == f"{base}/blob.bin"
+    assert got.origin == f"{served.url}/blob.bin"
 
 
 def test_pin_validation():
@@ -144,10 +142,11 @@ def _params(tmp_path: Path, url: str, digest: str) -> Path:
     return path
 
 
-def test_fetch_stage_writes_a_content_only_manifest(tmp_path, cache):
+def test_fetch_stage_writes_a_content_only_manifest(tmp_path, cache, http_server,
+                                                    cifar_python_tarball, md5):
     tar = cifar_python_tarball(per_batch=4, test=4)
-    with http_server(Served({"cifar-10-python.tar.gz": tar})) as base:
-        params = _params(tmp_path, f"{base}/cifar-10-python.tar.gz", md5(tar))
+    with http_server({"cifar-10-python.tar.gz": tar}) as served:
+        params = _params(tmp_path, f"{served.url}/cifar-10-python.tar.gz", md5(tar))
         prof = resolve_profile(params)
         lines: list[str] = []
         fetch(prof, tmp_path / "out", data_dir=tmp_path / "data", progress=False,
@@ -159,11 +158,12 @@ def test_fetch_stage_writes_a_content_only_manifest(tmp_path, cache):
     assert "127.0.0.1" not in json.dumps(manifest)  # where it came from is not content
 
 
-def test_fetch_cli_corrupt_download_is_one_line_exit_2(tmp_path, cache):
+def test_fetch_cli_corrupt_download_is_one_line_exit_2(tmp_path, cache, http_server,
+                                                       cifar_python_tarball, md5):
     tar = cifar_python_tarball(per_batch=4, test=4)
     bad = tar[:-10] + b"0123456789"
-    with http_server(Served({"cifar-10-python.tar.gz": bad})) as base:
-        params = _params(tmp_path, f"{base}/cifar-10-python.tar.gz", md5(tar))
+    with http_server({"cifar-10-python.tar.gz": bad}) as served:
+        params = _params(tmp_path, f"{served.url}/cifar-10-python.tar.gz", md5(tar))
         res = CliRunner().invoke(cli, ["fetch", "--params", str(params), "--out",
                                        str(tmp_path / "out"), "--no-progress",
                                        "--data-dir", str(tmp_path / "data")])
@@ -207,7 +207,7 @@ def test_every_shipped_profile_resolves():
 
 
 def test_imagenet_archives_are_verified_in_place_and_the_image_tree_fingerprinted(
-        tmp_path, cache):
+        tmp_path, cache, md5):
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     folder = tmp_path / "data" / "ilsvrc2012"
     folder.mkdir(parents=True)

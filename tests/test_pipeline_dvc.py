@@ -1,7 +1,8 @@
 """The whole pipeline under `dvc repro`, offline, on a tiny profile.
 
-The repository's dvc.yaml, params.yaml and data.dvc are copied into a fresh git + DVC
-repository in a temporary folder (the real repository is never touched); params.yaml
+The repository's dvc.yaml, params.yaml and data.dvc, and the code the stages list among
+their deps, are copied into a fresh git + DVC repository in a temporary folder (the real
+repository is never touched); params.yaml
 gets a profile ``tiny`` (the default profile's net, two epochs) whose CIFAR-10 tarball
 is a few hundred images in the official format, served from 127.0.0.1 and pinned by its
 own md5. Then, in order:
@@ -9,6 +10,7 @@ own md5. Then, in order:
 1. ``dvc repro`` runs every stage; the outputs and metrics exist and are sane;
 2. ``dvc repro`` again runs nothing;
 3. a training setting changes: only train, evaluate, verify and report run;
+3b. a stage's code changes: that stage and those downstream of it run, no others;
 4. the served file is corrupted and fetch is forced: the checksum error stops it, and
    the bad download is gone.
 """
@@ -25,7 +27,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _pipeline_fixtures import Served, cifar_python_tarball, http_server, md5
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -55,14 +56,20 @@ def tiny_params(url: str, digest: str) -> dict:
     return p
 
 
+def code_deps() -> set[str]:
+    """The code dvc.yaml lists among its stages' deps (everything but data and outputs)."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    return {d for s in stages.values() for d in s.get("deps", [])
+            if not d.startswith("runs/") and d != "data"}
+
+
 def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([\w-]+)'", output))
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, cifar_python_tarball, http_server, md5):
     tar = cifar_python_tarball(per_batch=40, test=60)
-    served = Served({"cifar-10-python.tar.gz": tar})
     root = tmp_path_factory.mktemp("pipeline")
     ws = root / "repo"
     ws.mkdir()
@@ -86,10 +93,16 @@ def workspace(tmp_path_factory):
                                  f"{res.stdout}\n{res.stderr}")
         return res
 
-    with http_server(served) as base:
+    with http_server({"cifar-10-python.tar.gz": tar}) as served:
         for name in ("dvc.yaml", "data.dvc", ".dvcignore"):
             shutil.copy(REPO / name, ws / name)
-        params = tiny_params(f"{base}/cifar-10-python.tar.gz", md5(tar))
+        for dep in code_deps():  # DVC hashes them; the stages run the installed package
+            (ws / dep).parent.mkdir(parents=True, exist_ok=True)
+            if (REPO / dep).is_dir():
+                shutil.copytree(REPO / dep, ws / dep)
+            else:
+                shutil.copy(REPO / dep, ws / dep)
+        params = tiny_params(f"{served.url}/cifar-10-python.tar.gz", md5(tar))
         (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         (ws / "data").mkdir()  # the (empty) local-inputs folder data.dvc pins
         run("git", "init", "-q")
@@ -99,7 +112,7 @@ def workspace(tmp_path_factory):
         yield {"ws": ws, "run": run, "served": served, "tar": tar, "root": root}
 
 
-def test_1_full_run(workspace):
+def test_1_full_run(workspace, md5):
     ws, run = workspace["ws"], workspace["run"]
     res = run(DVC, "repro")
     out = res.stdout + res.stderr
@@ -163,7 +176,21 @@ def test_3_training_change_reruns_only_downstream(workspace):
     assert "starting afresh" in out  # the persisted run of the old seed is not resumed
 
 
-def test_4_corrupt_download_stops_fetch(workspace):
+def test_3b_code_change_reruns_its_stage_and_downstream(workspace):
+    ws, run = workspace["ws"], workspace["run"]
+    with open(ws / "alexnet/pipeline/report.py", "a", encoding="utf-8") as fh:
+        fh.write("\n# an edit\n")
+    res = run(DVC, "repro")
+    out = res.stdout + res.stderr
+    assert ran_stages(out) == {"report"}, out
+    with open(ws / "modern/evaluate.py", "a", encoding="utf-8") as fh:
+        fh.write("\n# an edit\n")
+    res = run(DVC, "repro")
+    out = res.stdout + res.stderr
+    assert ran_stages(out) == {"train", "evaluate", "verify", "report"}, out
+
+
+def test_4_corrupt_download_stops_fetch(workspace, md5):
     run, served, tar = workspace["run"], workspace["served"], workspace["tar"]
     bad = bytearray(tar)
     bad[len(bad) // 2] ^= 0xFF

@@ -6,17 +6,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _pipeline_fixtures import cifar_python_tarball, md5
 
 from alexnet.pipeline.fetch import fetch
 from alexnet.pipeline.params import resolve_profile
-from alexnet.pipeline.stages import TrainingStopped, train_stage
+from alexnet.pipeline.train import TrainingStopped, train_stage
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture()
-def setup(tmp_path, monkeypatch):
+def setup(tmp_path, monkeypatch, cifar_python_tarball, md5):
     monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("ALEXNET_MIRROR", raising=False)
     tar = cifar_python_tarball(per_batch=20, test=20)

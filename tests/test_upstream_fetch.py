@@ -19,6 +19,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from alexnet.cli import cli
+from alexnet.errors import ChecksumError, DataError
 from alexnet.original.museum import upstream
 from alexnet.original.museum.fetch import download, fetch, read_source
 from alexnet.original.museum.upstream import (
@@ -29,13 +33,10 @@ from alexnet.original.museum.upstream import (
     local_copy,
     write_manifest,
 )
-from click.testing import CliRunner
-
-from alexnet.cli import cli
-from alexnet.errors import ChecksumError, DataError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-MIRROR = Path("/work/.mirror/computerhistory+AlexNet-Source-Code/repo")
+# a git mirror of the release (bare or not), for the tests that read one; skipped without
+MIRROR = Path(os.environ.get("ALEXNET_UPSTREAM_MIRROR", "/nonexistent"))
 
 # A tiny stand-in for the release: our own text, nothing upstream.
 FILES = {

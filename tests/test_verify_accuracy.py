@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
+
+from alexnet.cli import cli
+from alexnet.errors import DataError
 from alexnet.verify import schema
 from alexnet.verify.accuracy import (
     MAX_ERROR_DIFF,
@@ -16,14 +20,11 @@ from alexnet.verify.accuracy import (
     metrics_rows,
 )
 from alexnet.verify.report import Report
-from click.testing import CliRunner
-
-from alexnet.cli import cli
-from alexnet.errors import DataError
 
 
-def test_reported_figures_are_the_fact_sheets():
-    # paper-2012.md: the 2011 release's CIFAR-10 headers and the paper's section 6
+def test_reported_figures_are_the_documented_ones():
+    # the 2011 release's CIFAR-10 headers (docs/history/road-to-2012.md#history-cuda-convnet)
+    # and the paper's section 6 (docs/history/competition.md#history-paper-numbers)
     assert REPORTED["cifar10-80sec"][0].value == 0.26
     assert REPORTED["cifar10-18pct"][0].value == 0.18
     assert {r.metric: r.value for r in REPORTED["alexnet2012"]} == {"top1_err": 0.407,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from alexnet.verify import runner, schema
-from alexnet.verify.faults import FAULTS
-from alexnet.verify.selftest import run_self_test
 from click.testing import CliRunner
 
 from alexnet.cli import cli
+from alexnet.verify import runner, schema
+from alexnet.verify.faults import FAULTS
+from alexnet.verify.selftest import run_self_test
 
 
 def _assert_all_caught(baselines, rows):

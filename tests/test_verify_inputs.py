@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from alexnet.verify import backends, bundled, convert, runner
 from click.testing import CliRunner
 
 from alexnet.cli import cli
 from alexnet.errors import BackendUnavailable, CheckpointError, ChecksumError
+from alexnet.original.checkpoint import save_layers
+from alexnet.verify import backends, bundled, runner
 
 
 def _run(*args: str):
@@ -28,7 +29,7 @@ def ckpt_2012(tmp_path_factory):
     """A 2012 pickled checkpoint of the 80sec net (the bundled weights, converted)."""
     prep = runner.prepare("cifar10-80sec")
     folder = tmp_path_factory.mktemp("ck2012")
-    return convert.save_2012(prep.ref_layers, folder)
+    return save_layers(prep.ref_layers, folder)
 
 
 def test_unknown_arch():
@@ -158,9 +159,10 @@ def test_missing_provenance_is_refused(tmp_path):
 
 
 def test_modern_checkpoint_for_another_arch_is_refused(tmp_path):
+    from alexnet.modern import build_model
     from alexnet.modern import checkpoint as ck
 
-    model = runner.build_port("cifar10-18pct")
+    model = build_model("cifar10-18pct")  # initialised: build_port leaves weights unset
     jp = ck.save_checkpoint(tmp_path / "run", model=model, optimizer=None,
                             position={"epoch": 1, "batch": 0}, config={})
     _assert_usage_error(_run("--weights", str(jp), "--arch", "cifar10-80sec"),

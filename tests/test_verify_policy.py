@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+
 from alexnet.verify import policy, schema
 from alexnet.verify.compare import Check, compare, first_failure
 from alexnet.verify.report import (

@@ -11,11 +11,11 @@ import json
 import re
 
 import pytest
-from alexnet.verify import schema
-from alexnet.verify.runner import run_suite
 from click.testing import CliRunner
 
 from alexnet.cli import cli
+from alexnet.verify import schema
+from alexnet.verify.runner import run_suite
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ Modules:
 * :mod:`.compare` — one comparison, one check row;
 * :mod:`.record_original`, :mod:`.record_port` — run each implementation and record every layer;
   :mod:`.sides` — the common layout both are reduced to;
-* :mod:`.convert` — weights from one side to the other through the checkpoint code;
+* :mod:`.scratch` — the throw-away folder the weights cross through (a 2012 checkpoint,
+  a safetensors export; the conversions are :mod:`alexnet.layouts2012`'s);
 * :mod:`.suites`, :mod:`.inputs`, :mod:`.bundled` — the bundled suites, their generated
   inputs, and the bundled trained weights with their provenance and checksums;
 * :mod:`.runner` — one suite from start to verdict; :mod:`.api` — the whole run;

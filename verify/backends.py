@@ -1,10 +1,14 @@
 """``--backend``: where the 2012 re-creation's layer arithmetic runs.
 
+The names are the project's one backend vocabulary (:data:`alexnet.registry.BACKENDS`);
+for the verifier, which runs the port with PyTorch's operators throughout, they choose
+the re-creation's side:
+
 ``numpy``
     the engine's numpy reference (:mod:`alexnet.original.ops_numpy`); always available.
-``emulated``
+``emulated`` (alias ``cuda-convnet``)
     the project's cudaconv2-style kernels (``cuda/``) executed on the CPU by the device
-    emulation host, reached through the engine's ``cuda-convnet`` backend. Available when
+    emulation host, reached through the engine's kernel backend. Available when
     the kernels' bindings load and the emulation library builds (a C++ compiler is needed).
 ``cuda``
     the same kernels on an NVIDIA GPU. Needs a GPU with a working driver and an engine
@@ -20,9 +24,11 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
+from alexnet import registry
 from alexnet.errors import AlexNetError, BackendUnavailable
 
-NAMES = ("numpy", "emulated", "cuda")
+#: what ``--backend`` accepts: the registry's names, then the aliases it keeps
+NAMES = registry.backend_names()
 
 
 @dataclass
@@ -56,11 +62,12 @@ def _engine_backend(name: str) -> Any:
 
 
 def _check(requested: str) -> Any:
+    """The engine backend for a canonical name, or BackendUnavailable saying why not."""
     if requested == "numpy":
         return _engine_backend("numpy")
     if requested == "emulated":
         try:
-            be = _engine_backend("cuda-convnet")
+            be = _engine_backend("emulated")
         except AlexNetError as exc:
             raise BackendUnavailable(f"backend 'emulated' is not available: {exc}") from None
         except Exception as exc:
@@ -84,16 +91,20 @@ def _check(requested: str) -> Any:
             raise BackendUnavailable(f"backend 'cuda' is not available: {why}")
         raise BackendUnavailable("backend 'cuda' is not available: a GPU is present but the "
                                  "2012 engine has no GPU backend in this installation (its "
-                                 "backends: numpy, cuda-convnet via the CPU emulation)")
+                                 "backends: numpy, emulated via the CPU emulation)")
     raise BackendUnavailable(f"unknown backend {requested!r} (known: {', '.join(NAMES)})")
 
 
 def resolve(requested: str, *, fallback: bool = False) -> Resolved:
-    """The backend to run, or BackendUnavailable; with ``fallback``, numpy plus a note."""
+    """The backend to run, or BackendUnavailable; with ``fallback``, numpy plus a note.
+
+    An alias resolves to its canonical name, which is what the report records.
+    """
+    name = registry.backend(requested).name
     try:
-        return Resolved(requested, requested, _check(requested))
+        return Resolved(requested, name, _check(name))
     except BackendUnavailable as exc:
-        if not fallback or requested == "numpy":
+        if not fallback or name == "numpy":
             raise
         return Resolved(requested, "numpy", _check("numpy"),
                         note=f"{exc}; ran the numpy backend instead (--fallback)")

@@ -9,12 +9,16 @@ Each bundled net is a pair in ``verify/bundled/``:
     training mean image the inputs are centred with);
 ``<name>.json``
     its provenance: the data and its sha256, the training parameters and seed, the
-    commit, the achieved test error, and the sha256 of the ``.safetensors`` file, which
-    is checked before the weights are used (a truncated or modified file is refused with
-    a :class:`~alexnet.errors.ChecksumError`).
+    commit, the achieved test error, and the sha256 the file had when it was bundled.
+
+Which files exist and the sha256 each must have is pinned in the registry
+(:data:`alexnet.registry.WEIGHTS`, :data:`alexnet.registry.TEST_IMAGES`); a file is
+checked against its pin before it is used (a truncated or modified file is refused with
+a :class:`~alexnet.errors.ChecksumError`). After re-bundling, copy the new sha256 into
+the registry (``tests/test_registry.py`` checks that every pin matches its file).
 
 ``cifar10-sample.npy`` holds the suites' inputs: one CIFAR-10 test image per class
-(uint8, N x 32 x 32 x 3), listed with labels and checksum in ``cifar10-sample.json``.
+(uint8, N x 32 x 32 x 3), listed with labels in ``cifar10-sample.json``.
 
 The ``make_*`` functions are the maintainer's side: ``python -m alexnet.verify.bundled
 --help``.
@@ -31,20 +35,14 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from alexnet import registry
+from alexnet.errors import CheckpointError, ChecksumError, ConfigError, DataError
+from alexnet.io import atomic_write_bytes
 from alexnet.verify.report import write_json
 from alexnet.verify.suites import bundled_dir
 
-from alexnet.errors import CheckpointError, ChecksumError, DataError
-
 SAMPLE = "cifar10-sample"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -59,16 +57,25 @@ def _read_json(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _verified_bytes(path: Path, sha: str | None, what: str) -> bytes:
+def _verified_bytes(path: Path, sha: str, what: str) -> bytes:
     try:
         blob = path.read_bytes()
     except OSError:
         raise ChecksumError(f"{path}: missing ({what})") from None
     got = hashlib.sha256(blob).hexdigest()
-    if not sha or got != sha:
-        raise ChecksumError(f"{path}: sha256 {got[:16]}..., the provenance file expects "
-                            f"{str(sha)[:16]}... (truncated or modified {what})")
+    if got != sha:
+        raise ChecksumError(f"{path}: sha256 {got[:16]}..., the registry pins "
+                            f"{sha[:16]}... (truncated or modified {what})")
     return blob
+
+
+def _pin(name: str) -> registry.BundledFile:
+    """The registry's pin of a bundled weight set."""
+    source = registry.weight_set(name).source
+    if not isinstance(source, registry.BundledFile):
+        raise ConfigError(f"weights {name!r} are not bundled with the package "
+                          f"(download {source.file} from {source.url})")
+    return source
 
 
 @dataclass
@@ -104,7 +111,7 @@ class Bundle:
         met = m.get("metrics", {})
         return {
             "weights": f"bundled/{self.name}.safetensors (sha256 "
-                       f"{m['weights']['sha256'][:16]}..., verified)",
+                       f"{_pin(self.name).sha256[:16]}..., verified)",
             "trained": f"alexnet train, {tr.get('epochs')} epochs, seed {tr.get('seed')}, "
                        f"schedule {tr.get('schedule')}; test top-1 error "
                        f"{_pct(met.get('top1_err'))} on {m.get('data', {}).get('name')}",
@@ -116,25 +123,26 @@ def _pct(x: Any) -> str:
 
 
 def load(name: str, folder: Path | None = None) -> Bundle:
-    """A bundled net, its sha256 checked against its provenance file first."""
+    """A bundled net, its sha256 checked against the registry's pin first."""
     from safetensors.torch import load as st_load
 
+    pin = _pin(name)
     folder = folder or bundled_dir()
     meta = _read_json(folder / f"{name}.json")
     w = meta.get("weights") or {}
-    if w.get("file") != f"{name}.safetensors":
+    if w.get("file") != pin.file:
         raise ChecksumError(f"{folder / (name + '.json')}: weights.file is {w.get('file')!r}, "
-                            f"expected {name}.safetensors")
-    blob = _verified_bytes(folder / w["file"], w.get("sha256"), "bundled weights")
+                            f"expected {pin.file}")
+    blob = _verified_bytes(folder / pin.file, pin.sha256, "bundled weights")
     try:
         tensors = st_load(blob)
     except Exception as exc:
-        raise CheckpointError(f"{folder / w['file']}: not a valid safetensors file ({exc})"
+        raise CheckpointError(f"{folder / pin.file}: not a valid safetensors file ({exc})"
                               ) from None
     for key in ("arch", "model_config"):
         if key not in meta:
             raise ChecksumError(f"{folder / (name + '.json')}: no {key!r}")
-    return Bundle(name, meta, tensors, folder / w["file"])
+    return Bundle(name, meta, tensors, folder / pin.file)
 
 
 def restore_into(b: Bundle, model: torch.nn.Module) -> None:
@@ -147,8 +155,9 @@ def restore_into(b: Bundle, model: torch.nn.Module) -> None:
 
 def sample_images(folder: Path | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     folder = folder or bundled_dir()
+    pin = registry.TEST_IMAGES[SAMPLE]
     meta = _read_json(folder / f"{SAMPLE}.json")
-    blob = _verified_bytes(folder / f"{SAMPLE}.npy", meta.get("sha256"), "bundled test images")
+    blob = _verified_bytes(folder / pin.file, pin.sha256, "bundled test images")
     import io
 
     try:
@@ -288,8 +297,9 @@ def _git(*args: str) -> str:
 def make_bundle(run_dir: str | Path, name: str, *, out_dir: Path | None = None,
                 commit: str | None = None, note: str = "") -> Path:
     """Copy a finished training run's last checkpoint into ``bundled/<name>.*``."""
-    from alexnet.modern import checkpoint as ck
     from safetensors.torch import save as st_save
+
+    from alexnet.modern import checkpoint as ck
 
     run = Path(run_dir)
     c = ck.read_checkpoint(run)
@@ -301,9 +311,7 @@ def make_bundle(run_dir: str | Path, name: str, *, out_dir: Path | None = None,
     out_dir = out_dir or bundled_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     st_path = out_dir / f"{name}.safetensors"
-    tmp = st_path.with_name(f".{st_path.name}.tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(st_path)
+    atomic_write_bytes(st_path, blob, mode="umask")
     cfg = c.config.get("train", {})
     data = c.config.get("data", {})
     final = metrics.get("final") or {}
@@ -372,9 +380,7 @@ def make_sample(data: str | Path, *, out_dir: Path | None = None, per_class: int
     buf = io.BytesIO()
     np.save(buf, images, allow_pickle=False)
     blob = buf.getvalue()
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(p)
+    atomic_write_bytes(p, blob, mode="umask")
     doc = {"file": p.name, "sha256": hashlib.sha256(blob).hexdigest(),
            "shape": list(images.shape), "labels": [int(labels[i]) for i in idx],
            "classes": ds.classes, "test_indices": idx,
@@ -398,9 +404,13 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("data")
     ns = ap.parse_args(argv)
     if ns.cmd == "weights":
-        print(make_bundle(ns.run, ns.name, commit=ns.commit, note=ns.note))
+        made = make_bundle(ns.run, ns.name, commit=ns.commit, note=ns.note)
+        sha = json.loads(Path(made).read_text(encoding="utf-8"))["weights"]["sha256"]
     else:
-        print(make_sample(ns.data))
+        made = make_sample(ns.data)
+        sha = json.loads(Path(made).read_text(encoding="utf-8"))["sha256"]
+    print(made)
+    print(f"pin it in alexnet/registry.py: sha256 {sha}")
 
 
 if __name__ == "__main__":

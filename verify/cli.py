@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+
 from alexnet.verify.backends import NAMES as BACKEND_NAMES
 from alexnet.verify.suites import DEFAULT_SUITES, SUITES
 
@@ -19,8 +20,9 @@ DEFAULT_REPORT_DIR = Path("runs") / "verify"
 @click.option("--weights", type=click.Path(), help="Weights to verify with: a 2012 checkpoint "
               "(file or run folder; needs --arch) or a modern checkpoint / safetensors file.")
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="numpy", show_default=True,
-              help="Where the 2012 re-creation computes: numpy reference, the cuda/ kernels "
-              "under CPU device emulation, or on a GPU.")
+              help="Where the 2012 re-creation computes (alexnet.registry.BACKENDS): numpy "
+              "reference, the cuda/ kernels under CPU device emulation (emulated; alias "
+              "cuda-convnet), or on a GPU (cuda).")
 @click.option("--fallback", is_flag=True, help="If --backend cannot run here, run numpy "
               "instead (the report says so) rather than stopping with exit status 2.")
 @click.option("--self-test", "self_test", is_flag=True, help="Plant known faults in the port "
@@ -34,7 +36,7 @@ DEFAULT_REPORT_DIR = Path("runs") / "verify"
 @click.option("--metrics", type=click.Path(), help="A metrics JSON of the pipeline (alexnet "
               "evaluate --json) to compare with the reported figures.")
 @click.option("--json", "json_path", type=click.Path(), help="Write the machine-readable "
-              "report here (schema: alexnet/verify/report.schema.json).")
+              "report here (schema: report.schema.json in the alexnet.verify package).")
 @click.option("--report", "report_dir", type=click.Path(), help="Write report.json, report.md "
               f"and report.html into this folder [default: {DEFAULT_REPORT_DIR}/].")
 @click.option("--no-report", is_flag=True, help="Write no report files.")

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
 from alexnet.verify import policy
 
 #: check kinds, in the order a suite runs them

@@ -22,6 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alexnet.layouts2012 import from_2012_matrices, to_2012_matrices
+from alexnet.modern.cfgnet import CfgNet
+
 
 @dataclass
 class Fault:
@@ -47,16 +50,12 @@ class Fault:
 
 
 def _is_cfgnet(model: Any) -> bool:
-    from alexnet.modern.cfgnet import CfgNet
-
     return isinstance(model, CfgNet)
 
 
 def _module(model: Any, layer: str) -> torch.nn.Module:
-    """The module computing a layer: AlexNet2012 attribute or CfgNet layer entry."""
-    if _is_cfgnet(model):
-        return model.layers[layer.replace(".", "__")]
-    return getattr(model, layer)
+    """The module computing a layer (both port networks answer ``module_for``)."""
+    return model.module_for(layer)
 
 
 @contextlib.contextmanager
@@ -73,8 +72,6 @@ def _wrapped_forward(mod: torch.nn.Module, wrap: Callable) -> Iterator[None]:
 def _corrupted_matrices(prep: Any, corrupt: Callable[[dict[str, np.ndarray]], None]
                         ) -> Iterator[None]:
     """The conversion hands the port wrong 2012 matrices (the port then loads them)."""
-    from alexnet.modern import from_2012_matrices, to_2012_matrices
-
     mats = {k: np.array(v, copy=True) for k, v in to_2012_matrices(prep.model).items()}
     corrupt(mats)
     from_2012_matrices(prep.model, mats, source="planted fault")
@@ -104,8 +101,8 @@ def _lrn_alpha(prep: Any) -> contextlib.AbstractContextManager:
     model = prep.model
     if _is_cfgnet(model):
         stack = contextlib.ExitStack()
-        for _name, key, _ins in model.plan:
-            op = getattr(model.layers[key], "op", None)
+        for _name, mod in model.layer_modules():
+            op = getattr(mod, "op", None)
             if op is None:
                 continue
             if hasattr(op, "alpha") and hasattr(op, "size"):      # cross-map LRN
@@ -210,8 +207,7 @@ def _inverted_dropout(prep: Any) -> contextlib.AbstractContextManager:
     model = prep.model
     if _is_cfgnet(model):
         stack = contextlib.ExitStack()
-        for _name, key, _ins in model.plan:
-            mod = model.layers[key]
+        for _name, mod in model.layer_modules():
             if hasattr(mod, "keep") and hasattr(mod, "mode"):
                 stack.enter_context(_attr(mod, "mode", "inverted"))
         return stack

@@ -4,15 +4,17 @@ The cfg-built port (:class:`~alexnet.modern.cfgnet.CfgNet`) keeps the 2012 layer
 so its map is the identity. The hand-written :class:`~alexnet.modern.net2012.AlexNet2012`
 joins the two GPUs of definition 145 into one tensor per layer (the first half of the
 channels or units is GPU 0's ``...a`` layer, the second half GPU 1's ``...b`` layer) and
-names layers by function (``lrn1``, ``relu2``); :data:`ALEXNET2012_CODE` lists, for each
-of its layers, the 2012 layers it holds, in channel order. Weight layers take their
-tower names from the port itself (``LAYERS_2012``), so only the layers without weights
-are written here.
+names layers by function (``lrn1``, ``relu2``); :func:`alexnet2012_map` lists, for each
+of its layers, the 2012 layers it holds, in channel order. Weight layers take their tower
+names from the conversion's table (:data:`alexnet.layouts2012.LAYERS_2012`), so only the
+layers without weights are written here.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from alexnet.layouts2012 import LAYERS_2012
 
 #: port layer -> (2012 layer names in channel order); for AlexNet2012, variant "code"
 _NON_WEIGHT = {
@@ -36,8 +38,6 @@ _NON_WEIGHT = {
 
 def alexnet2012_map() -> dict[str, tuple[str, ...]]:
     """Port layer -> 2012 layers (channel order) for AlexNet2012's "code" variant."""
-    from alexnet.modern.net2012 import LAYERS_2012
-
     out = dict(_NON_WEIGHT)
     out.update({k: tuple(v) for k, v in LAYERS_2012.items()})
     return out

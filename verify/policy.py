@@ -52,7 +52,8 @@ velocity) to about 24,000 times their tolerance.
 Two comparisons are masked, each for a reason of definition rather than arithmetic:
 
 * Ties in max pooling. The 2012 kernel gives the gradient to EVERY element equal to a
-  window's maximum (kernels-2012.md §6.5); PyTorch gives it to one. Exact ties occur
+  window's maximum (docs/reference/kernels.md#kernels-torch-pool); PyTorch gives it
+  to one. Exact ties occur
   where a ReLU produced zeros that reach a max pool through normalisations (pool2 of
   AlexNet2012). The two conventions then differ only at positions whose forward value is
   exactly 0, and those positions pass no gradient below the ReLU, so weight gradients

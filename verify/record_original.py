@@ -3,79 +3,66 @@
 The engine, like the 2012 C++ side, keeps no gradients once it has used them: each
 layer's incoming gradient is consumed by its backward step and weight gradients are
 folded into the momentum buffers (fc) or a per-matrix buffer (conv) on the way. The
-verifier needs them, so while it runs the engine it wraps, for the duration of the
-call only, the engine's per-type backward table and its ``accumulate`` hook to copy
-what passes through. Nothing is changed: the wrappers call the originals with the same
-arguments and return their results. It also asks the engine for the gradient with
-respect to the input images (2012 never computed it; the engine's ``needs_grad`` map
-says which layers receive one), so that conv1's input gradient can be compared too.
+verifier needs them, so it runs the engine with an observer
+(:class:`~alexnet.original.engine.EngineObserver`, the engine's public hook) that copies
+what passes through; the engine computes exactly what it computes without one. It also
+asks the engine for the gradient with respect to the input images (2012 never computed
+it; the engine's ``needs_grad`` map says which layers receive one), so that conv1's
+input gradient can be compared too. For max pools' near-tie windows the observer hands
+the pools' backward steps the port's choice (:mod:`.routing`), through the observer's
+one steering hook.
 
-Dropout (``hs``) runs in its test-time form on both sides (see :mod:`.port`): the hs
-layers' ``enable`` flag, a 2012 layer-params key, is switched off in this run's copy
+Dropout (``hs``) runs in its test-time form on both sides (see :mod:`.record_port`): the
+hs layers' ``enable`` flag, a 2012 layer-params key, is switched off in this run's copy
 of the layer dicts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from alexnet.original.engine import TRAIN, Engine, EngineObserver
+from alexnet.original.weights import Param
 from alexnet.verify.sides import SideResult
 
 
-@contextlib.contextmanager
-def _recording(grads: dict[str, np.ndarray], wsums: dict[str, np.ndarray],
-               layers: dict[str, dict[str, Any]],
-               hints: dict[str, tuple[np.ndarray, np.ndarray]]) -> Iterator[None]:
-    from alexnet.original import engine as eng
+class _Recorder(EngineObserver):
+    """Keeps what the verifier compares; steers max pools at near-ties (``hints``)."""
 
-    table = eng._BPROP
-    saved = dict(table)
-    saved_acc = eng.accumulate
+    def __init__(self, layers: dict[str, dict[str, Any]]) -> None:
+        self.layers = layers
+        self.acts: dict[str, np.ndarray] = {}   # the engine's own arrays, by reference
+        self.grads: dict[str, np.ndarray] = {}
+        self.wsums: dict[str, np.ndarray] = {}
+        #: pool layer -> (flat indices into its output matrix, values to use there)
+        self.hints: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def wrap(fn):
-        def bprop(e, name, d, g, progress, cases):
-            if d["type"] != "softmax":
-                grads[name] = _to_cases(g)  # a copy, already in (cases, features)
-            if name in hints:
-                # near-tie windows: route as the port did (see alexnet.verify.routing); the
-                # pooled values are swapped for this backward step only
-                pooled = e.acts[name]
-                routed = pooled.copy()
-                flat, values = hints[name]
-                routed.reshape(-1)[flat] = values
-                e.acts[name] = routed
-                try:
-                    out = fn(e, name, d, g, progress, cases)
-                finally:
-                    e.acts[name] = pooled
-            else:
-                out = fn(e, name, d, g, progress, cases)
-            for target, tg in out:
-                if layers[target]["type"] == "data":
-                    prev = grads.get(target)
-                    grads[target] = _to_cases(tg) if prev is None else prev + _to_cases(tg)
-            return out
-        return bprop
+    def activation(self, layer: str, value: np.ndarray) -> None:
+        # converted after the forward pass, when every layer has run
+        self.acts[layer] = value
 
-    def accumulate(p, g_sum, cases, progress):
-        g = np.asarray(g_sum).reshape(p.w.shape)
-        prev = wsums.get(p.name)
-        wsums[p.name] = np.array(g, dtype=np.float32, copy=True) if prev is None else prev + g
-        return saved_acc(p, g_sum, cases, progress)
+    def gradient(self, layer: str, value: np.ndarray) -> None:
+        if self.layers[layer]["type"] != "softmax":
+            self.grads[layer] = _to_cases(value)  # a copy, already in (cases, features)
 
-    for k, fn in saved.items():
-        table[k] = wrap(fn)
-    eng.accumulate = accumulate
-    try:
-        yield
-    finally:
-        table.clear()
-        table.update(saved)
-        eng.accumulate = saved_acc
+    def weight_gradient(self, param: Param, value: np.ndarray) -> None:
+        g = np.asarray(value).reshape(param.w.shape)
+        prev = self.wsums.get(param.name)
+        self.wsums[param.name] = (np.array(g, dtype=np.float32, copy=True) if prev is None
+                                  else prev + g)
+
+    def pooled_for_backward(self, layer: str, pooled: np.ndarray) -> np.ndarray | None:
+        if layer not in self.hints:
+            return None
+        # near-tie windows: route as the port did (see alexnet.verify.routing)
+        routed = pooled.copy()
+        flat, values = self.hints[layer]
+        routed.reshape(-1)[flat] = values
+        return routed
 
 
 def _to_cases(a: np.ndarray) -> np.ndarray:
@@ -99,8 +86,6 @@ def run_reference(
     activations to :class:`~alexnet.verify.routing.Routes` whose near-tie hints steer the
     max pools' backward (kept in ``result.routes``).
     """
-    from alexnet.original.engine import TRAIN, Engine
-
     res = SideResult(name="reference")
     n = x.shape[0]
     for d in layers.values():
@@ -112,24 +97,21 @@ def run_reference(
                       if d["type"] == "data" and d.get("dataIdx") == 1)
     feats = np.ascontiguousarray(x.reshape(n, -1).T, dtype=np.float32)
     labs = np.ascontiguousarray(labels.reshape(1, n), dtype=np.float32)
-    e = Engine(layers, backend=backend, seed=0)
+    rec = _Recorder(layers)
+    e = Engine(layers, backend=backend, seed=0, observer=rec)
     e.needs_grad[data_name] = True
-    grads: dict[str, np.ndarray] = {}
-    wsums: dict[str, np.ndarray] = {}
-    hints: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    with _recording(grads, wsums, layers, hints):
-        t0 = time.perf_counter()
-        costs = e.fprop([feats, labs], TRAIN)
-        res.seconds["forward"] = time.perf_counter() - t0
-        for name, a in e.acts.items():
-            if name != label_name and layers[name]["type"] != "softmax":
-                res.acts[name] = _to_cases(a)
-        if routes_from is not None:
-            res.routes = routes_from(res.acts)
-            hints.update(res.routes.hints)
-        t0 = time.perf_counter()
-        e.bprop(0.0, n)
-        res.seconds["backward"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    costs = e.fprop([feats, labs], TRAIN)
+    res.seconds["forward"] = time.perf_counter() - t0
+    for name, a in rec.acts.items():
+        if name != label_name and layers[name]["type"] != "softmax":
+            res.acts[name] = _to_cases(a)
+    if routes_from is not None:
+        res.routes = routes_from(res.acts)
+        rec.hints.update(res.routes.hints)
+    t0 = time.perf_counter()
+    e.bprop(0.0, n)
+    res.seconds["backward"] = time.perf_counter() - t0
     cost_name, cost = next((nm, d) for nm, d in layers.items() if d["type"] == "cost.logreg")
     coeff = float(cost.get("coeff", 1.0))
     res.loss = coeff * costs[cost_name][0] / n
@@ -137,10 +119,10 @@ def run_reference(
     res.logits = res.acts[softmax["inputs"][0]].copy()
     # one float32 rounding (none when the batch is a power of two)
     scale = np.float32(-1.0 / n)
-    for name, g in grads.items():
+    for name, g in rec.grads.items():
         g *= scale
         res.grads[name] = g
-    for name, g in wsums.items():
+    for name, g in rec.wsums.items():
         g *= scale  # wsums holds the recording's own copies
         res.wgrads[name] = g
     for ps in e.params.values():

@@ -1,23 +1,13 @@
 """Run the modern port (``alexnet.modern``) on one minibatch and record every layer.
 
-The port is treated as a black box with two documented entry points: the model's
-forward pass and its update rule (:class:`~alexnet.modern.update.Update2012`). Layer
-outputs are recorded without changing the port's code:
+The port is treated as a black box with three documented entry points: the model's
+``forward_with_trace`` (every layer's output, :mod:`alexnet.modern.trace`), its parameter
+groups and its update rule (:class:`~alexnet.modern.update.Update2012`). Both kinds of
+port network, the hand-written AlexNet2012 and the cfg-built CfgNet, offer the trace.
 
-* cfg-built nets (:class:`~alexnet.modern.cfgnet.CfgNet`) run one module per 2012 layer,
-  so a forward hook on each module records its output;
-* the hand-written AlexNet2012 computes most layers with functions, not modules. Its
-  forward pass reports each layer to an optional ``trace`` list (used by its
-  ``summary()``); the verifier passes a list that, when a layer is reported, takes the
-  tensor the layer has just produced, which a ``TorchFunctionMode`` sees as the last
-  tensor returned by a torch function. The captured tensor's shape is checked against
-  the reported one, so a change in the port that broke this would be an error, never a
-  silent mis-attribution.
-
-Values are copied when recorded (the port applies ReLUs in place afterwards), and a
-gradient hook is registered on the recorded tensor at that moment, which PyTorch
-defines to receive the gradient of that version of the tensor, before any later in-place
-change.
+Values are copied when recorded, and a gradient hook is registered on each traced tensor
+before the backward pass; the trace guarantees that no later in-place operation changed
+those tensors, so each hook receives the gradient of exactly that layer's output.
 
 Dropout runs in its test-time form (x * keep) on both sides: the two implementations
 draw masks from different generators, so training-time masks cannot be compared
@@ -33,8 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from alexnet.layouts2012 import to_2012_matrices
+from alexnet.modern.update import Update2012
 from alexnet.verify.sides import SideResult
-from torch.overrides import TorchFunctionMode
 
 
 class _Recorder:
@@ -52,62 +44,17 @@ class _Recorder:
         self.grads[name] = g if name not in self.grads else self.grads[name] + g
 
 
-class _LastTensor(TorchFunctionMode):
-    """Remembers the last tensor any torch function returned."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.last: torch.Tensor | None = None
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if isinstance(out, torch.Tensor):
-            self.last = out
-        return out
-
-
-class _TraceList(list):
-    """The ``trace`` argument of AlexNet2012's forward: records each reported layer."""
-
-    def __init__(self, spy: _LastTensor, rec: _Recorder) -> None:
-        super().__init__()
-        self.spy, self.rec = spy, rec
-
-    def append(self, item: Any) -> None:
-        super().append(item)
-        name, _kind, shape = item
-        t = self.spy.last
-        if t is None or tuple(t.shape[1:]) != tuple(shape):
-            got = None if t is None else tuple(t.shape[1:])
-            raise RuntimeError(f"cannot record the port's layer {name!r}: expected a tensor "
-                               f"of shape {tuple(shape)}, the last one computed was {got}")
-        self.rec.record(name, t)
-
-
 def forward_recorded(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, _Recorder]:
     """Logits and a recorder holding every layer's output (and, after backward, grads)."""
-    from alexnet.modern.cfgnet import CfgNet
-
+    trace_fn = getattr(model, "forward_with_trace", None)
+    if trace_fn is None:
+        raise TypeError(f"{type(model).__name__}: the verifier cannot record its layers "
+                        "(the model has no forward_with_trace)")
     rec = _Recorder()
-    if isinstance(model, CfgNet):
-        handles = []
-        for name, key, _ins in model.plan:
-            mod = model.layers[key]
-            handles.append(mod.register_forward_hook(
-                lambda _m, _i, out, name=name: rec.record(name, out)))
-        try:
-            logits = model(x)
-        finally:
-            for h in handles:
-                h.remove()
-        return logits, rec
-    if hasattr(model, "_run"):
-        spy = _LastTensor()
-        trace = _TraceList(spy, rec)
-        with spy:
-            logits = model._run(x, trace)
-        return logits, rec
-    raise TypeError(f"{type(model).__name__}: the verifier cannot record its layers")
+    logits, trace = trace_fn(x)
+    for name, _kind, t in trace:
+        rec.record(name, t)
+    return logits, rec
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -152,9 +99,6 @@ def run_port(
     ``velocities``: param_groups name -> initial momentum buffer. ``optimizer_hook`` may
     wrap the optimizer before it steps (the self-test plants faults this way).
     """
-    from alexnet.modern import to_2012_matrices
-    from alexnet.modern.update import Update2012
-
     res = SideResult(name="port")
     t0 = time.perf_counter()
     model.eval()

@@ -10,12 +10,11 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alexnet.io import atomic_write_text
 from alexnet.verify import policy
 from alexnet.verify.compare import KIND_TEXT, KINDS, Check
 
@@ -75,24 +74,13 @@ class Report:
 # Writing files atomically
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be read and shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# Reports are meant to be read and shared: 0644, not the private 0600 of a temp file.
+REPORT_MODE = 0o644
 
 
 def write_json(path: str | Path, doc: dict[str, Any]) -> Path:
     p = Path(path)
-    _atomic_write(p, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(p, json.dumps(doc, indent=1, allow_nan=False) + "\n", mode=REPORT_MODE)
     return p
 
 
@@ -100,9 +88,9 @@ def write_reports(folder: str | Path, doc: dict[str, Any]) -> list[Path]:
     """report.json, report.md and report.html in ``folder``."""
     d = Path(folder)
     paths = [write_json(d / "report.json", doc)]
-    _atomic_write(d / "report.md", render_markdown(doc))
+    atomic_write_text(d / "report.md", render_markdown(doc), mode=REPORT_MODE)
     paths.append(d / "report.md")
-    _atomic_write(d / "report.html", render_html(doc))
+    atomic_write_text(d / "report.html", render_html(doc), mode=REPORT_MODE)
     paths.append(d / "report.html")
     return paths
 

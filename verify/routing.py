@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from alexnet.verify import policy
 from alexnet.verify.compare import Check
 

@@ -23,13 +23,34 @@ from typing import Any
 
 import numpy as np
 import torch
-from alexnet.verify import policy
-from alexnet.verify.compare import Check, compare
-from alexnet.verify.report import SuiteResult
-from alexnet.verify.sides import SideResult
-from alexnet.verify.suites import SUITES, Graph, Suite
 
-WEIGHT_TYPES = ("conv", "local", "fc")
+from alexnet.layouts2012 import (
+    WEIGHT_TYPES,
+    from_2012_matrices,
+    layer_matrices,
+    layers_from_port,
+)
+from alexnet.modern.build import build_model
+from alexnet.original import checkpoint as checkpoint2012
+from alexnet.verify import backends, bundled, policy
+from alexnet.verify.compare import Check, compare
+from alexnet.verify.inputs import synthetic_images, synthetic_labels
+from alexnet.verify.namemap import port_map
+from alexnet.verify.record_original import run_reference
+from alexnet.verify.record_port import run_port
+from alexnet.verify.report import SuiteResult
+from alexnet.verify.routing import analyse
+from alexnet.verify.scratch import scratch
+from alexnet.verify.sides import SideResult
+from alexnet.verify.suite_choice import suite_for
+from alexnet.verify.suites import (
+    SUITES,
+    Graph,
+    Suite,
+    reference_net,
+    synthetic_setup,
+    synthetic_spec,
+)
 
 
 @dataclass
@@ -57,25 +78,14 @@ class Prepared:
 
 
 def build_port(arch: str, **config: Any) -> torch.nn.Module:
-    """``build_model(arch)`` without paying for a random init that is overwritten anyway.
-
-    AlexNet2012 draws 61 M normal numbers when built; the verifier loads converted
-    weights right after, so its ``reset_parameters`` is skipped during construction.
-    Any parameter the conversion failed to fill would then hold garbage, which the
-    comparison reports.
+    """``build_model(arch, init=False)``: the verifier loads converted weights right after
+    building, so the random initialisation (61 M normal numbers for AlexNet2012) is not
+    paid for. Any parameter the conversion failed to fill would then hold garbage, which
+    the comparison reports. ``config``: a model's ``config`` (its ``arch`` is ignored).
     """
-    from alexnet.modern import build_model
-    from alexnet.modern.net2012 import AlexNet2012
-
     config = {k: v for k, v in config.items() if k != "arch"}
-    saved = AlexNet2012.reset_parameters
-    AlexNet2012.reset_parameters = lambda self, seed=0: None  # type: ignore[method-assign]
-    try:
-        with torch.no_grad():
-            model = build_model(arch, **config)
-    finally:
-        AlexNet2012.reset_parameters = saved  # type: ignore[method-assign]
-    return model
+    with torch.no_grad():
+        return build_model(arch, init=False, **config)
 
 
 def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -85,17 +95,10 @@ def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def prepare(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path | None = None,
             arch: str | None = None) -> Prepared:
     """Everything a suite run needs; see the module docstring."""
-    from alexnet.modern import from_2012_matrices
-    from alexnet.verify import bundled, convert
-    from alexnet.verify.namemap import port_map
-    from alexnet.verify.suites import reference_net, synthetic_setup, synthetic_spec
-
     if isinstance(suite, str):
         if suite in SUITES and (arch is None or arch == SUITES[suite].arch):
             suite = SUITES[suite]
         else:
-            from alexnet.verify.api import suite_for
-
             resolved = suite_for(arch or suite, weights)
             suite = SUITES[resolved] if isinstance(resolved, str) else resolved
     elif arch is not None and arch != suite.arch:
@@ -115,10 +118,9 @@ def prepare(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path |
         times["weights"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         model = build_port(suite.arch)
-        mats = convert.matrices(ref_layers, "weights")
-        incs = convert.matrices(ref_layers, "weightsInc")
-        from_2012_matrices(model, mats, source="suite weights")
-        vel = from_2012_matrices(model, incs, load=False, source="suite velocities")
+        from_2012_matrices(model, layer_matrices(ref_layers), source="suite weights")
+        vel = from_2012_matrices(model, layer_matrices(ref_layers, "weightsInc"), load=False,
+                                 source="suite velocities")
         times["conversion"] = time.perf_counter() - t0
         gained = suite.net == "145"
         info.update({
@@ -131,8 +133,9 @@ def prepare(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path |
                       f"{spec['seed']}, raw pixels - 128",
             "labels": [int(v) for v in labels],
             "conversion": "2012 matrices -> port tensors in memory with "
-                          "alexnet.modern.from_2012_matrices (the function the 2012-checkpoint "
-                          "export uses for this model); the pickled-checkpoint file path is "
+                          "alexnet.layouts2012.from_2012_matrices (the function the "
+                          "2012-checkpoint export uses for this model); the pickled-checkpoint "
+                          "file path is "
                           "exercised by the CIFAR-10 suites and by --weights",
         })
     else:
@@ -143,15 +146,16 @@ def prepare(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path |
         x, labels = bundled.sample_inputs(b, model)
         times["weights"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        with convert.scratch() as tmp:
-            ref_layers = convert.reference_from_port(model, vel, graph.layers, tmp)
+        with scratch() as tmp:
+            ref_layers = checkpoint2012.through_checkpoint(
+                layers_from_port(model, graph.layers, vel), tmp)
         times["conversion"] = time.perf_counter() - t0
         info.update(b.info())
         info["inputs"] = (f"{x.shape[0]} CIFAR-10 test images (bundled/cifar10-sample.npy), "
                           "minus the training mean stored with the weights")
         info["labels"] = [int(v) for v in labels]
-        info["conversion"] = ("port tensors -> 2012 layer dicts (alexnet.original.checkpoint."
-                              "tensors_to_layers) -> pickled 2012 checkpoint -> restricted "
+        info["conversion"] = ("port tensors -> 2012 layer dicts (alexnet.layouts2012."
+                              "layers_from_port) -> pickled 2012 checkpoint -> restricted "
                               "unpickler -> engine")
     mapping = port_map(model, graph.layers)
     return Prepared(suite, graph, ref_layers, x, labels, model, _clone_state(model),
@@ -162,27 +166,27 @@ def prepare(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path |
 def _prepare_user(suite: Suite, graph: Graph, path: Path, backend: Any,
                   info: dict[str, Any]) -> Prepared:
     """``--weights``: a 2012 checkpoint, or a modern safetensors checkpoint/bundle."""
-    from alexnet.verify import bundled, convert
-    from alexnet.verify.inputs import synthetic_images, synthetic_labels
-    from alexnet.verify.namemap import port_map
-
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     kind = bundled.weights_kind(path)
     model = build_port(suite.arch)
     if kind == "2012":
-        ref_layers = convert.load_2012(path, graph.layers)
-        with convert.scratch() as tmp:
-            vel = convert.port_from_2012(model, path, tmp,
-                                         incs=convert.matrices(ref_layers, "weightsInc"))
+        ref_layers = checkpoint2012.load_layers(path, graph.layers)
+        with scratch() as tmp:
+            bundled.load_modern_into(checkpoint2012.export_safetensors(
+                path, tmp / "port.safetensors", model=model), model)
+        # the state_dict export carries no velocities: the checkpoint's, converted
+        vel = from_2012_matrices(model, layer_matrices(ref_layers, "weightsInc"), load=False,
+                                 source=f"{path} (weightsInc)")
         info["weights"] = f"2012 checkpoint {path}"
         info["conversion"] = ("2012 checkpoint -> restricted unpickler -> engine; the same "
                               "checkpoint -> safetensors export (alexnet.original.checkpoint) "
                               "-> port")
     else:
         vel, _mean = bundled.load_modern_into(path, model)
-        with convert.scratch() as tmp:
-            ref_layers = convert.reference_from_port(model, vel, graph.layers, tmp)
+        with scratch() as tmp:
+            ref_layers = checkpoint2012.through_checkpoint(
+                layers_from_port(model, graph.layers, vel), tmp)
         info["weights"] = f"modern safetensors {path}"
         info["conversion"] = ("port tensors -> 2012 layer dicts -> pickled 2012 checkpoint -> "
                               "restricted unpickler -> engine")
@@ -206,9 +210,6 @@ def reference_result(prep: Prepared, *, consume: bool = False,
     of a copy (when nothing needs the suite's reference weights afterwards). With the
     ``port``'s result, the max pools' near-tie windows are routed as the port routed
     them (:mod:`.routing`)."""
-    from alexnet.verify.record_original import run_reference
-    from alexnet.verify.routing import analyse
-
     graph = prep.graph.layers
     fwd = policy.count_terms(graph, prep.x.shape[0]).fwd
     routes_from = None
@@ -223,8 +224,6 @@ def reference_result(prep: Prepared, *, consume: bool = False,
 
 
 def port_result(prep: Prepared, fault: Any = None) -> SideResult:
-    from alexnet.verify.record_port import run_port
-
     prep.restore_port()
     prep.port_dirty = True  # the update (or a fault) changes the weights from here on
     ctx = fault.applied(prep) if fault is not None else contextlib.nullcontext()
@@ -245,8 +244,6 @@ def compare_results(prep: Prepared, ref: SideResult, port: SideResult,
                     routes: Any = None) -> list[Check]:
     """All check rows. ``routes``: the max-pool routing analysis of this port run (by
     default the one the reference made, or a fresh one)."""
-    from alexnet.verify.routing import analyse
-
     layers = prep.graph.layers
     n = prep.x.shape[0]
     terms = policy.count_terms(layers, n)
@@ -384,8 +381,6 @@ def run_suite(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path
     ``backend`` may be a verifier backend name (numpy, emulated, cuda; resolved without
     fallback) or what the engine takes.
     """
-    from alexnet.verify import backends
-
     if isinstance(backend, str) and backend in backends.NAMES:
         resolved = backends.resolve(backend)
         backend, backend_name = resolved.engine, resolved.name

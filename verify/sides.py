@@ -10,8 +10,9 @@ Both sides are reduced to the same conventions before anything is compared:
   engine propagates the NEGATIVE gradient summed over the minibatch (the 1/B is applied
   in the update), so its values are multiplied by ``-1/B``;
 * weight matrices, their gradients and velocities keyed ``"<2012 layer>.weights[i]"`` /
-  ``"<2012 layer>.biases"`` in the 2012 matrix layout (original-2012.md §4.4), the port's
-  tensors converted by the port's own :func:`~alexnet.modern.to_2012_matrices`.
+  ``"<2012 layer>.biases"`` in the 2012 matrix layout
+  (docs/reference/formats.md#formats-checkpoints), the port's
+  tensors converted by :func:`alexnet.layouts2012.to_2012_matrices`.
 """
 
 from __future__ import annotations

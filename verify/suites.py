@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from alexnet import registry
 from alexnet.errors import ConfigError
 
 
@@ -46,38 +47,34 @@ class Suite:
     description: str
 
 
-SUITES: dict[str, Suite] = {
-    "alexnet2012": Suite(
-        "alexnet2012", "alexnet2012", "145", "synthetic",
-        "AlexNet2012 (def 145; port: hand-written module) on generated 224x224 images, "
-        "2012-distributed weights scaled to realistic activations"),
-    "cifar10-80sec": Suite(
-        "cifar10-80sec", "cifar10-80sec", "80sec", "bundled",
-        "CIFAR-10 80sec net (2011 example; port: cfg-built) with bundled trained weights "
-        "on 10 CIFAR-10 test images"),
-    "cifar10-18pct": Suite(
-        "cifar10-18pct", "cifar10-18pct", "18pct", "bundled",
-        "CIFAR-10 18pct net (2011 example; port: cfg-built) with bundled trained weights "
-        "on 10 CIFAR-10 test images"),
-}
-
-DEFAULT_SUITES = ("alexnet2012", "cifar10-80sec", "cifar10-18pct")
+def _suite(arch: str, origin: str, description: str) -> Suite:
+    """A suite named after its arch; the reference net and, for a bundled suite, the
+    weight set of the same name come from the registry."""
+    if origin == "bundled" and registry.weight_set(arch).arch != arch:
+        raise ConfigError(f"bundled weights {arch!r} are not for arch {arch!r}")
+    return Suite(arch, arch, reference_net(arch), origin, description)
 
 
 def reference_net(arch: str) -> str:
-    """The bundled cfg net the 2012 engine runs for a port arch."""
-    from alexnet.modern.build import CFG_ARCHS, MODULE_ARCHS
+    """The bundled cfg net the 2012 engine runs for a port arch (from the registry)."""
+    if arch not in registry.ARCHS:
+        raise ConfigError(f"unknown --arch {arch!r} (known: {', '.join(registry.ARCHS)})")
+    return registry.reference_net(arch)
 
-    if arch in MODULE_ARCHS:
-        if MODULE_ARCHS[arch] != "code":
-            raise ConfigError(f"--arch {arch}: no 2012 reference (the paper's description is "
-                              "not a 2012 layer definition); use alexnet2012 or "
-                              "alexnet2012-cfg")
-        return "145"
-    if arch in CFG_ARCHS:
-        return CFG_ARCHS[arch]
-    known = ", ".join(list(MODULE_ARCHS) + list(CFG_ARCHS))
-    raise ConfigError(f"unknown --arch {arch!r} (known: {known})")
+
+SUITES: dict[str, Suite] = {s.name: s for s in (
+    _suite("alexnet2012", "synthetic",
+           "AlexNet2012 (def 145; port: hand-written module) on generated 224x224 images, "
+           "2012-distributed weights scaled to realistic activations"),
+    _suite("cifar10-80sec", "bundled",
+           "CIFAR-10 80sec net (2011 example; port: cfg-built) with bundled trained weights "
+           "on 10 CIFAR-10 test images"),
+    _suite("cifar10-18pct", "bundled",
+           "CIFAR-10 18pct net (2011 example; port: cfg-built) with bundled trained weights "
+           "on 10 CIFAR-10 test images"),
+)}
+
+DEFAULT_SUITES = ("alexnet2012", "cifar10-80sec", "cifar10-18pct")
 
 
 def bundled_dir() -> Path:

@@ -4,8 +4,9 @@
 ``alexnet pipeline train|evaluate|verify`` run the port's training, evaluation and the
 verifier with a profile's settings from params.yaml (the plain ``alexnet train`` /
 ``evaluate`` / ``verify`` take options instead). All of them are thin: they parse
-options and call :mod:`alexnet.pipeline.fetch`, :mod:`alexnet.pipeline.prepare`,
-:mod:`alexnet.pipeline.stages`, :mod:`alexnet.pipeline.verify` and
+options and call the stage's module: :mod:`alexnet.pipeline.fetch`,
+:mod:`alexnet.pipeline.prepare`, :mod:`alexnet.pipeline.train`,
+:mod:`alexnet.pipeline.evaluate`, :mod:`alexnet.pipeline.verify` or
 :mod:`alexnet.pipeline.report`.
 """
 
@@ -119,7 +120,7 @@ def report(params_path: str, profile: str | None, pipeline_dir: str, out: str) -
 def train_cmd(params_path: str, profile: str | None, fetched: str, out: str,
               max_steps: int | None, progress: bool) -> None:
     """Train with the profile's settings (resumes an interrupted run of the same settings)."""
-    from alexnet.pipeline.stages import train_stage
+    from alexnet.pipeline.train import train_stage
 
     s = train_stage(_profile(params_path, profile), fetched, out, progress=progress,
                     max_steps=max_steps)
@@ -142,7 +143,7 @@ def train_cmd(params_path: str, profile: str | None, fetched: str, out: str,
 def evaluate_cmd(params_path: str, profile: str | None, fetched: str, run_dir: str, out: str,
                  progress: bool) -> None:
     """Test error of the trained net: the port (all views) and the 2012 re-creation."""
-    from alexnet.pipeline.stages import evaluate_stage
+    from alexnet.pipeline.evaluate import evaluate_stage
 
     evaluate_stage(_profile(params_path, profile), fetched, run_dir, out, progress=progress)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import click
 
 from alexnet.download import Obtained, Pin, link_or_copy, mirrors_from, obtain, verify
 from alexnet.errors import DataError
+from alexnet.io import staging_dir
 from alexnet.pipeline.params import DataSpec, Profile
 
 MANIFEST = "sources.json"
@@ -90,10 +90,7 @@ def fetch(profile: Profile, out: str | Path, *, data_dir: str | Path = "data",
     data_dir = Path(data_dir)
     spec = profile.dataset
     mirrors = mirrors_from(mirror if mirror else profile.mirror)
-    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staging_dir(out) as staging:
         images = None
         if spec.user_supplied and spec.kind == "ilsvrc2012":
             got = _user_files(spec, data_dir, progress)
@@ -148,11 +145,6 @@ def fetch(profile: Profile, out: str | Path, *, data_dir: str | Path = "data",
         if images is not None:
             manifest["images"] = images
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return manifest
 
 

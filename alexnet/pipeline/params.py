@@ -1,4 +1,4 @@
-"""params.yaml of the reproduction pipeline: profiles, data sets and weights, validated.
+"""params.yaml of the reproduction pipeline: profiles and data sets, validated.
 
 The pipeline's commands (``alexnet fetch``, ``prepare``, ``pipeline train|evaluate|verify``,
 ``report``) receive only ``--profile NAME`` from dvc.yaml and read their settings here,
@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alexnet import registry
 from alexnet.download import Pin
 from alexnet.errors import ConfigError
 
-#: The sections every profile must have (dvc.yaml tracks them by name).
-PROFILE_SECTIONS = ("about", "dataset", "weights", "prepare", "train", "evaluate", "verify",
-                    "reported")
+#: The sections every profile must have (dvc.yaml tracks them by name). The figures a
+#: profile's report shows beside the reproduced ones are not settings: they come from
+#: the registry, by the profile's ``train.arch``.
+PROFILE_SECTIONS = ("about", "dataset", "weights", "prepare", "train", "evaluate", "verify")
 DATA_KINDS = ("cifar-python", "image-folder", "ilsvrc2012")
 DEFAULT_PARAMS = "params.yaml"
 
@@ -53,7 +55,7 @@ class Profile:
     train: dict[str, Any]
     evaluate: dict[str, Any]
     verify: dict[str, Any]
-    reported: dict[str, Any]
+    reported: dict[str, Any]  # from alexnet.registry, by train.arch (see reported_summary)
     mirror: str = ""
     params_path: str = DEFAULT_PARAMS
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -169,19 +171,14 @@ def resolve_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None =
     if not isinstance(prof["dataset"], str):
         raise _err(path, key + ".dataset", "expected the name of an entry under `datasets`")
     dataset = dataset_spec(p, prof["dataset"], path)
-    catalog = _mapping(p.get("weights"), path, "weights")
     wnames = prof["weights"] or []
     if not isinstance(wnames, list):
-        raise _err(path, key + ".weights", "expected a list of names from `weights`")
-    weights = []
-    for w in wnames:
-        if w not in catalog:
-            raise _err(path, key + ".weights", f"no weights {w!r} (known: "
-                       f"{', '.join(catalog) or '-'})")
-        weights.append((w, _pin(_mapping(catalog[w], path, f"weights.{w}"), path,
-                                f"weights.{w}")))
+        raise _err(path, key + ".weights", "expected a list of weight-set names (see "
+                   "alexnet.registry.WEIGHTS)")
+    weights = [(w, _weights_pin(w, path, f"{key}.weights")) for w in wnames]
     sections = {s: _mapping(prof[s], path, f"{key}.{s}")
-                for s in ("prepare", "train", "evaluate", "verify", "reported")}
+                for s in ("prepare", "train", "evaluate", "verify")}
+    sections["reported"] = registry.reported_summary(str(sections["train"].get("arch", "")))
     mirror = p.get("mirror") or ""
     if not isinstance(mirror, str | list):
         raise _err(path, "mirror", "expected a folder or URL (or a list of them)")
@@ -190,6 +187,16 @@ def resolve_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None =
         mirror=",".join(mirror) if isinstance(mirror, list) else mirror,
         params_path=str(path), raw=prof, **sections,
     )
+
+
+def _weights_pin(name: str, path: str | Path, key: str) -> Pin:
+    """The pinned download of a registry weight set a profile lists."""
+    if name not in registry.WEIGHTS:
+        raise _err(path, key, f"no weights {name!r} (known: {', '.join(registry.WEIGHTS)})")
+    source = registry.WEIGHTS[name].source
+    if not isinstance(source, registry.Download):
+        raise _err(path, key, f"weights {name!r} ship with the package; nothing to fetch")
+    return Pin(name=source.file, digests=dict(source.digests), url=source.url)
 
 
 def check_keys(section: dict[str, Any], allowed: set[str] | list[str] | tuple[str, ...],

@@ -27,14 +27,13 @@ training used:
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from alexnet.errors import ConfigError
+from alexnet.io import staging_dir
 from alexnet.pipeline.fetch import read_fetched
 from alexnet.pipeline.params import check_keys
 
@@ -106,10 +105,7 @@ def prepare(fetched: str | Path, out: str | Path, settings: dict[str, Any], *,
                           key=f"{key}.image_size")
     out = Path(out)
     ds, fd = load_fetched_dataset(fetched, size=size, cache_dir=cache_dir, progress=progress)
-    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staging_dir(out) as staging:
         mean = mean_image(ds.train.images)
         vals, vecs = rgb_pca(ds.train.images)
         np.save(staging / "mean.npy", mean, allow_pickle=False)
@@ -140,9 +136,4 @@ def prepare(fetched: str | Path, out: str | Path, settings: dict[str, Any], *,
                 seed=int(settings.get("seed", 0)))
         (staging / "dataset.json").write_text(json.dumps(info, indent=2) + "\n",
                                               encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return info

@@ -1,7 +1,7 @@
 """The ``report`` stage: what the pipeline reproduced, next to what was reported.
 
-Reads only the other stages' outputs (``runs/pipeline/...``) and the profile's
-``reported`` section, and writes ``runs/report/``:
+Reads only the other stages' outputs (``runs/pipeline/...``) and the figures reported
+for the profile's network (from :mod:`alexnet.registry`), and writes ``runs/report/``:
 
 ``report.md``
     for reading in a terminal or on a forge, with the figures as PNG files;
@@ -21,9 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -31,6 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from alexnet.io import staging_dir
+from alexnet.original import shownet
+from alexnet.original.checkpoint import load_checkpoint
 from alexnet.pipeline.figures import Heatmap, LineChart, image_png
 from alexnet.pipeline.params import Profile
 
@@ -169,9 +170,6 @@ def _first_conv_filters(evaluate_dir: Path, figures: Path) -> tuple[str, str] | 
     ck_dir = evaluate_dir / "checkpoint-2012"
     if not ck_dir.is_dir():
         return None
-    from alexnet.original import shownet
-    from alexnet.original.checkpoint import load_checkpoint
-
     layers = load_checkpoint(ck_dir)["model_state"]["layers"]
     convs = [n for n, d in layers.items() if d["type"] == "conv"]
     if not convs:
@@ -186,29 +184,61 @@ def _first_conv_filters(evaluate_dir: Path, figures: Path) -> tuple[str, str] | 
 
 
 # --------------------------------------------------------------------------------------
+# The sections, in the order the report shows them
+
+
+@dataclass
+class StageOutputs:
+    """The other stages' outputs the report reads (``{}`` / ``[]`` where one is missing)."""
+
+    folder: Path
+    fetch: dict[str, Any]
+    dataset: dict[str, Any]
+    pca: dict[str, Any]
+    run: dict[str, Any]
+    train: dict[str, Any]
+    evaluate: dict[str, Any]
+    verify: dict[str, Any]
+    verify_doc: dict[str, Any]
+    curve: list[dict[str, Any]]
+
+    @classmethod
+    def load(cls, pipeline_dir: Path) -> StageOutputs:
+        return cls(folder=pipeline_dir,
+                   fetch=_load(pipeline_dir / "fetch" / "sources.json") or {},
+                   dataset=_load(pipeline_dir / "prepare" / "dataset.json") or {},
+                   pca=_load(pipeline_dir / "prepare" / "pca.json") or {},
+                   run=_load(pipeline_dir / "train" / "metrics.json") or {},
+                   train=_load(pipeline_dir / "metrics" / "train.json") or {},
+                   evaluate=_load(pipeline_dir / "evaluate" / "evaluate.json") or {},
+                   verify=_load(pipeline_dir / "metrics" / "verify.json") or {},
+                   verify_doc=_load(pipeline_dir / "verify" / "verify.json") or {},
+                   curve=_load(pipeline_dir / "plots" / "learning_curve.json") or [])
 
 
 def build_blocks(profile: Profile, pipeline_dir: Path, figures: Path) -> list[Block]:
-    fetch = _load(pipeline_dir / "fetch" / "sources.json") or {}
-    dataset = _load(pipeline_dir / "prepare" / "dataset.json") or {}
-    pca = _load(pipeline_dir / "prepare" / "pca.json") or {}
-    run = _load(pipeline_dir / "train" / "metrics.json") or {}
-    tsum = _load(pipeline_dir / "metrics" / "train.json") or {}
-    ev = _load(pipeline_dir / "evaluate" / "evaluate.json") or {}
-    ver = _load(pipeline_dir / "metrics" / "verify.json") or {}
-    ver_doc = _load(pipeline_dir / "verify" / "verify.json") or {}
-    curve = _load(pipeline_dir / "plots" / "learning_curve.json") or []
-    rep = profile.reported
-    cfg = run.get("config", {})
-    blocks: list[Block] = [Block("h1", f"Reproduction report: {profile.name}"),
-                           Block("p", profile.about)]
+    """The whole report, section by section; figures are written into ``figures``."""
+    o = StageOutputs.load(pipeline_dir)
+    return ([Block("h1", f"Reproduction report: {profile.name}"), Block("p", profile.about)]
+            + reported_vs_reproduced(profile, o)
+            + data_section(o)
+            + training_section(o, figures)
+            + evaluation_section(o, figures)
+            + recreation_section(o)
+            + verification_section(o)
+            + filters_section(o, figures)
+            + mean_and_pca_section(o, figures)
+            + reproduce_section(profile))
 
-    # ---- reported vs reproduced
-    modern = ev.get("modern", {})
+
+def reported_vs_reproduced(profile: Profile, o: StageOutputs) -> list[Block]:
+    """The headline table: the profile's reported figures next to this run's."""
+    rep, tsum, ver = profile.reported, o.train, o.verify
+    modern = o.evaluate.get("modern", {})
     views_txt = ", ".join(f"{pct(s.get('top1_err'))} ({_views(s.get('views'))})"
                           for s in modern.values())
-    orig = ev.get("original", {})
-    n_test = dataset.get("test_images")
+    orig = o.evaluate.get("original", {})
+    n_test = o.dataset.get("test_images")
     orig_txt = "-"
     if orig.get("status") == "ok":
         orig_txt = "; ".join(f"{pct(r['top1_err'])} ({_views(r['views'])}, "
@@ -225,28 +255,31 @@ def build_blocks(profile: Profile, pipeline_dir: Path, figures: Path) -> list[Bl
     rows.append(["2012 re-creation (numpy engine), top-1", "-", orig_txt])
     rows.append(["training time", str(rep.get("time") or "-"),
                  f"{duration(tsum.get('wall_s'))} for {tsum.get('epochs', '?')} epochs"])
-    rows.append(["hardware", str(rep.get("hardware") or "-"), _hardware(run)])
+    rows.append(["hardware", str(rep.get("hardware") or "-"), _hardware(o.run)])
     if ver.get("equivalence_passed") is not None:
         rows.append(["port and 2012 re-creation, layer by layer on the trained weights", "-",
                      ("equivalent" if ver["equivalence_passed"] else "NOT equivalent")
                      + f" ({ver.get('equivalence_checks')} checks)"])
-    blocks += [Block("h2", "Reported vs reproduced"),
-               Block("table", header=["", "reported", "reproduced"], rows=rows),
-               Block("p", f"Reported figure: {rep.get('source', '-')}.")]
+    return [Block("h2", "Reported vs reproduced"),
+            Block("table", header=["", "reported", "reproduced"], rows=rows),
+            Block("p", f"Reported figure: {rep.get('source', '-')}.")]
 
-    # ---- data
+
+def data_section(o: StageOutputs) -> list[Block]:
+    """The data set, its copy, and the pinned files it came from."""
+    fetch, dataset = o.fetch, o.dataset
     files = fetch.get("files", [])
     items = [f"`{f['file']}`: " + ", ".join(f"{a} `{f[a]}`" for a in ("md5", "sha1", "sha256")
                                           if a in f) + f", {f.get('size', 0):,} bytes"
              for f in files]
-    blocks += [Block("h2", "Data"),
-               Block("p", f"Data set `{fetch.get('dataset', '?')}`, copy "
-                     f"`{fetch.get('source', '?')}` ({fetch.get('kind', '?')}): "
-                     f"{dataset.get('train_images', '?')} training and "
-                     f"{dataset.get('test_images', '?')} test images, stored at "
-                     f"{dataset.get('image_size', '?')}x{dataset.get('image_size', '?')}. "
-                     "Every file was checked against its pin before use:"),
-               Block("list", items=items or ["-"])]
+    blocks = [Block("h2", "Data"),
+              Block("p", f"Data set `{fetch.get('dataset', '?')}`, copy "
+                    f"`{fetch.get('source', '?')}` ({fetch.get('kind', '?')}): "
+                    f"{dataset.get('train_images', '?')} training and "
+                    f"{dataset.get('test_images', '?')} test images, stored at "
+                    f"{dataset.get('image_size', '?')}x{dataset.get('image_size', '?')}. "
+                    "Every file was checked against its pin before use:"),
+              Block("list", items=items or ["-"])]
     if fetch.get("kind") == "image-folder":
         blocks.append(Block("p", "This copy was re-encoded as JPEG (quality 75) by a third "
                             "party; its pixels differ slightly from the official files, and "
@@ -255,129 +288,164 @@ def build_blocks(profile: Profile, pipeline_dir: Path, figures: Path) -> list[Bl
     if dataset.get("skipped_images"):
         blocks.append(Block("p", f"{len(dataset['skipped_images'])} unreadable image(s) "
                             "were skipped."))
-
-    # ---- training
-    sched = cfg.get("schedule_rules") or []
-    blocks += [Block("h2", "Training"),
-               Block("list", items=[
-                   f"network `{cfg.get('arch', '?')}`, {cfg.get('epochs', '?')} epochs, "
-                   f"minibatch {cfg.get('batch', '?')}, seed {cfg.get('seed', '?')}",
-                   "learning-rate schedule: " + (", ".join(
-                       f"after epoch {r['epoch']}: " + ", ".join(
-                           f"{k} {r[k]}" for k in ("factor", "eps", "epsW", "epsB",
-                                                   "color_noise") if k in r)
-                       for r in sched) or "none"),
-                   f"device {run.get('device', '?')}, {run.get('threads', '?')} threads; "
-                   f"{duration(tsum.get('wall_s'))} wall time, "
-                   + (f"{tsum['images_per_s']:.0f} training images/s"
-                      if tsum.get("images_per_s") else "-"),
-                   "versions: " + ", ".join(f"{k} {v}" for k, v in run.get(
-                       "versions", {}).items() if k != "platform"),
-               ])]
-    if curve:
-        xs = [float(r["epoch"]) for r in curve]
-        ch = LineChart("Top-1 error per epoch", "epoch", "top-1 error", percent=True,
-                       series={"training (running)":
-                               (xs, [r.get("train_top1_err") for r in curve]),
-                               "test": (xs, [r.get("test_top1_err") for r in curve])})
-        ch.png(figures / "learning_curve.png")
-        (figures / "learning_curve.svg").write_text(ch.svg(), encoding="utf-8")
-        blocks.append(Block("figure", "Learning curve: top-1 error per epoch",
-                            png="learning_curve.png", svg=ch.svg()))
-        lc = LineChart("Loss per epoch", "epoch", "-log p(true class)",
-                       series={"training": (xs, [r.get("train_loss") for r in curve]),
-                               "test": (xs, [r.get("test_loss") for r in curve])})
-        lc.png(figures / "loss.png")
-        (figures / "loss.svg").write_text(lc.svg(), encoding="utf-8")
-        blocks.append(Block("figure", "Learning curve: loss per epoch", png="loss.png",
-                            svg=lc.svg()))
-        rows = [[str(r["epoch"]), f"{r['train_loss']:.4f}" if r.get("train_loss") else "-",
-                 pct(r.get("train_top1_err")), pct(r.get("test_top1_err")),
-                 pct(r.get("test_top5_err")), f"{r['eps']:.3g}" if r.get("eps") else "-",
-                 duration(r.get("wall_s"))] for r in curve]
-        blocks.append(Block("table", header=["epoch", "train loss", "train top-1",
-                                             "test top-1", "test top-5", "eps (conv1)",
-                                             "wall"], rows=rows))
-
-    # ---- evaluation
-    if modern:
-        blocks += [Block("h2", "Evaluation"),
-                   Block("p", "The PyTorch port on the whole test set. Several views: the "
-                         "softmax outputs of the views are averaged before scoring (paper "
-                         "section 4.1; 9 views = the 2012 CIFAR provider's 3x3 grid of "
-                         "crops, 10 = four corners and the centre, and their mirror "
-                         "images). Ties count fractionally, as the 2012 cost layer did."),
-                   Block("table", header=["views", "images", "top-1 error", "top-5 error",
-                                          "loss"],
-                         rows=[[str(s["views"]), str(s["n"]), pct(s["top1_err"]),
-                                pct(s["top5_err"]),
-                                f"{s['loss']:.4f}" if s.get("loss") is not None else "-"]
-                               for s in modern.values()])]
-        cm = np.asarray(ev.get("confusion_matrix") or [], dtype=np.int64)
-        classes = ev.get("classes") or []
-        if cm.size and len(classes) <= 20:
-            hm = Heatmap(f"Confusion matrix ({ev.get('confusion_views', 1)} view(s))",
-                         classes, cm)
-            hm.png(figures / "confusion.png")
-            (figures / "confusion.svg").write_text(hm.svg(), encoding="utf-8")
-            blocks.append(Block("figure", "Confusion matrix on the test set (rows: true "
-                                "class, columns: predicted class)", png="confusion.png",
-                                svg=hm.svg()))
-            per = cm.sum(axis=1)
-            blocks.append(Block("table", header=["class", "images", "top-1 error"],
-                                rows=[[c, str(int(per[i])),
-                                       pct(1 - cm[i, i] / per[i]) if per[i] else "-"]
-                                      for i, c in enumerate(classes)]))
-    if orig:
-        blocks.append(Block("h2", "The 2012 re-creation on the same weights"))
-        if orig.get("status") == "ok":
-            blocks.append(Block(
-                "p", "The trained weights, converted to a 2012 checkpoint "
-                f"(`{orig.get('checkpoint_2012')}`), run by the re-created 2012 engine "
-                f"({orig.get('backend')} backend) on test images read from the prepared 2012 "
-                "batch files through the 2012 data provider."))
-            blocks.append(Block("table", header=["views", "images", "2012 top-1", "port top-1",
-                                                 "same top-1 class", "max abs prob diff"],
-                                rows=[[str(r["views"]), str(r["n"]), pct(r["top1_err"]),
-                                       pct(r["port_top1_err"]), pct(r["agreement"]),
-                                       f"{r['max_abs_prob_diff']:.2g}"]
-                                      for r in orig["views"].values()]))
-        else:
-            blocks.append(Block("p", f"Not run: {orig.get('why', '?')}."))
-    if ver:
-        blocks.append(Block("h2", "Verification"))
-        blocks += _verify_blocks(ver, ver_doc, pipeline_dir / "verify")
-
-    # ---- filters, mean, PCA
-    filt = _first_conv_filters(pipeline_dir / "evaluate", figures)
-    if filt:
-        blocks += [Block("h2", "First-layer filters"),
-                   Block("figure", f"The learned filters of `{filt[1]}` (each scaled to "
-                         "its own range), drawn by the re-creation's shownet from the 2012 "
-                         "checkpoint, as the paper's Figure 3 was", png=filt[0])]
-    mean_path = pipeline_dir / "prepare" / "mean.npy"
-    if mean_path.is_file():
-        mean = np.load(mean_path, allow_pickle=False)
-        image_png(mean, figures / "mean_image.png",
-                  scale=max(1, 128 // max(mean.shape[0], 1)))
-        blocks += [Block("h2", "Mean image and colour PCA"),
-                   Block("figure", "The mean training image, subtracted from every input "
-                         "(paper section 2)", png="mean_image.png")]
-        if pca.get("eigenvalues"):
-            vecs = np.asarray(pca["eigenvectors_columns"])
-            rows = [[str(i + 1), f"{v:.1f}", f"{math.sqrt(max(v, 0)):.2f}",
-                     ", ".join(f"{x:+.3f}" for x in vecs[:, i])]
-                    for i, v in enumerate(pca["eigenvalues"])]
-            blocks.append(Block("table", header=["component", "eigenvalue", "std (2012 "
-                                                 "color_pca)", "eigenvector (R, G, B)"],
-                                rows=rows))
-
-    blocks += [Block("h2", "Reproduce"),
-               Block("code", f"dvc exp run -S profile={profile.name}   # or: dvc repro\n"
-                     "dvc metrics show\ndvc plots show"),
-               Block("p", "Settings: `params.yaml`; pipeline: `dvc.yaml`; the hashes of "
-                     "every input and output of this run: `dvc.lock`.")]
     return blocks
+
+
+def training_section(o: StageOutputs, figures: Path) -> list[Block]:
+    """The run's settings, then its learning curves (charts and a per-epoch table)."""
+    run, tsum, curve = o.run, o.train, o.curve
+    cfg = run.get("config", {})
+    sched = cfg.get("schedule_rules") or []
+    blocks = [Block("h2", "Training"),
+              Block("list", items=[
+                  f"network `{cfg.get('arch', '?')}`, {cfg.get('epochs', '?')} epochs, "
+                  f"minibatch {cfg.get('batch', '?')}, seed {cfg.get('seed', '?')}",
+                  "learning-rate schedule: " + (", ".join(
+                      f"after epoch {r['epoch']}: " + ", ".join(
+                          f"{k} {r[k]}" for k in ("factor", "eps", "epsW", "epsB",
+                                                  "color_noise") if k in r)
+                      for r in sched) or "none"),
+                  f"device {run.get('device', '?')}, {run.get('threads', '?')} threads; "
+                  f"{duration(tsum.get('wall_s'))} wall time, "
+                  + (f"{tsum['images_per_s']:.0f} training images/s"
+                     if tsum.get("images_per_s") else "-"),
+                  "versions: " + ", ".join(f"{k} {v}" for k, v in run.get(
+                      "versions", {}).items() if k != "platform"),
+              ])]
+    if not curve:
+        return blocks
+    xs = [float(r["epoch"]) for r in curve]
+    ch = LineChart("Top-1 error per epoch", "epoch", "top-1 error", percent=True,
+                   series={"training (running)":
+                           (xs, [r.get("train_top1_err") for r in curve]),
+                           "test": (xs, [r.get("test_top1_err") for r in curve])})
+    ch.png(figures / "learning_curve.png")
+    (figures / "learning_curve.svg").write_text(ch.svg(), encoding="utf-8")
+    blocks.append(Block("figure", "Learning curve: top-1 error per epoch",
+                        png="learning_curve.png", svg=ch.svg()))
+    lc = LineChart("Loss per epoch", "epoch", "-log p(true class)",
+                   series={"training": (xs, [r.get("train_loss") for r in curve]),
+                           "test": (xs, [r.get("test_loss") for r in curve])})
+    lc.png(figures / "loss.png")
+    (figures / "loss.svg").write_text(lc.svg(), encoding="utf-8")
+    blocks.append(Block("figure", "Learning curve: loss per epoch", png="loss.png",
+                        svg=lc.svg()))
+    rows = [[str(r["epoch"]), f"{r['train_loss']:.4f}" if r.get("train_loss") else "-",
+             pct(r.get("train_top1_err")), pct(r.get("test_top1_err")),
+             pct(r.get("test_top5_err")), f"{r['eps']:.3g}" if r.get("eps") else "-",
+             duration(r.get("wall_s"))] for r in curve]
+    blocks.append(Block("table", header=["epoch", "train loss", "train top-1",
+                                         "test top-1", "test top-5", "eps (conv1)",
+                                         "wall"], rows=rows))
+    return blocks
+
+
+def evaluation_section(o: StageOutputs, figures: Path) -> list[Block]:
+    """The port on the whole test set: errors per view count, the confusion matrix."""
+    ev = o.evaluate
+    modern = ev.get("modern", {})
+    if not modern:
+        return []
+    blocks = [Block("h2", "Evaluation"),
+              Block("p", "The PyTorch port on the whole test set. Several views: the "
+                    "softmax outputs of the views are averaged before scoring (paper "
+                    "section 4.1; 9 views = the 2012 CIFAR provider's 3x3 grid of "
+                    "crops, 10 = four corners and the centre, and their mirror "
+                    "images). Ties count fractionally, as the 2012 cost layer did."),
+              Block("table", header=["views", "images", "top-1 error", "top-5 error",
+                                     "loss"],
+                    rows=[[str(s["views"]), str(s["n"]), pct(s["top1_err"]),
+                           pct(s["top5_err"]),
+                           f"{s['loss']:.4f}" if s.get("loss") is not None else "-"]
+                          for s in modern.values()])]
+    cm = np.asarray(ev.get("confusion_matrix") or [], dtype=np.int64)
+    classes = ev.get("classes") or []
+    if cm.size and len(classes) <= 20:
+        hm = Heatmap(f"Confusion matrix ({ev.get('confusion_views', 1)} view(s))",
+                     classes, cm)
+        hm.png(figures / "confusion.png")
+        (figures / "confusion.svg").write_text(hm.svg(), encoding="utf-8")
+        blocks.append(Block("figure", "Confusion matrix on the test set (rows: true "
+                            "class, columns: predicted class)", png="confusion.png",
+                            svg=hm.svg()))
+        per = cm.sum(axis=1)
+        blocks.append(Block("table", header=["class", "images", "top-1 error"],
+                            rows=[[c, str(int(per[i])),
+                                   pct(1 - cm[i, i] / per[i]) if per[i] else "-"]
+                                  for i, c in enumerate(classes)]))
+    return blocks
+
+
+def recreation_section(o: StageOutputs) -> list[Block]:
+    """The 2012 engine on the same weights (or why it did not run)."""
+    orig = o.evaluate.get("original", {})
+    if not orig:
+        return []
+    blocks = [Block("h2", "The 2012 re-creation on the same weights")]
+    if orig.get("status") != "ok":
+        return blocks + [Block("p", f"Not run: {orig.get('why', '?')}.")]
+    blocks.append(Block(
+        "p", "The trained weights, converted to a 2012 checkpoint "
+        f"(`{orig.get('checkpoint_2012')}`), run by the re-created 2012 engine "
+        f"({orig.get('backend')} backend) on test images read from the prepared 2012 "
+        "batch files through the 2012 data provider."))
+    blocks.append(Block("table", header=["views", "images", "2012 top-1", "port top-1",
+                                         "same top-1 class", "max abs prob diff"],
+                        rows=[[str(r["views"]), str(r["n"]), pct(r["top1_err"]),
+                               pct(r["port_top1_err"]), pct(r["agreement"]),
+                               f"{r['max_abs_prob_diff']:.2g}"]
+                              for r in orig["views"].values()]))
+    return blocks
+
+
+def verification_section(o: StageOutputs) -> list[Block]:
+    """The verify stage's verdict: equivalence checks and accuracy against the band."""
+    if not o.verify:
+        return []
+    return [Block("h2", "Verification")] + _verify_blocks(o.verify, o.verify_doc,
+                                                          o.folder / "verify")
+
+
+def filters_section(o: StageOutputs, figures: Path) -> list[Block]:
+    """conv1's learned filters, as the paper's Figure 3 shows them."""
+    filt = _first_conv_filters(o.folder / "evaluate", figures)
+    if not filt:
+        return []
+    return [Block("h2", "First-layer filters"),
+            Block("figure", f"The learned filters of `{filt[1]}` (each scaled to "
+                  "its own range), drawn by the re-creation's shownet from the 2012 "
+                  "checkpoint, as the paper's Figure 3 was", png=filt[0])]
+
+
+def mean_and_pca_section(o: StageOutputs, figures: Path) -> list[Block]:
+    """The prepare stage's mean image and colour PCA."""
+    mean_path = o.folder / "prepare" / "mean.npy"
+    if not mean_path.is_file():
+        return []
+    mean = np.load(mean_path, allow_pickle=False)
+    image_png(mean, figures / "mean_image.png",
+              scale=max(1, 128 // max(mean.shape[0], 1)))
+    blocks = [Block("h2", "Mean image and colour PCA"),
+              Block("figure", "The mean training image, subtracted from every input "
+                    "(paper section 2)", png="mean_image.png")]
+    if o.pca.get("eigenvalues"):
+        vecs = np.asarray(o.pca["eigenvectors_columns"])
+        rows = [[str(i + 1), f"{v:.1f}", f"{math.sqrt(max(v, 0)):.2f}",
+                 ", ".join(f"{x:+.3f}" for x in vecs[:, i])]
+                for i, v in enumerate(o.pca["eigenvalues"])]
+        blocks.append(Block("table", header=["component", "eigenvalue", "std (2012 "
+                                             "color_pca)", "eigenvector (R, G, B)"],
+                            rows=rows))
+    return blocks
+
+
+def reproduce_section(profile: Profile) -> list[Block]:
+    """How to run it again."""
+    return [Block("h2", "Reproduce"),
+            Block("code", f"dvc exp run -S profile={profile.name}   # or: dvc repro\n"
+                  "dvc metrics show\ndvc plots show"),
+            Block("p", "Settings: `params.yaml`; pipeline: `dvc.yaml`; the hashes of "
+                  "every input and output of this run: `dvc.lock`.")]
 
 
 def _verify_blocks(ver: dict[str, Any], doc: dict[str, Any], folder: Path) -> list[Block]:
@@ -410,19 +478,12 @@ def _verify_blocks(ver: dict[str, Any], doc: dict[str, Any], folder: Path) -> li
 def write_report(profile: Profile, pipeline_dir: str | Path, out: str | Path) -> list[Path]:
     """Build the report folder atomically; return the written documents."""
     pipeline_dir, out = Path(pipeline_dir), Path(out)
-    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    figures = staging / "figures"
-    figures.mkdir(parents=True)
-    try:
+    with staging_dir(out) as staging:
+        figures = staging / "figures"
+        figures.mkdir()
         blocks = build_blocks(profile, pipeline_dir, figures)
         (staging / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
         (staging / "report.html").write_text(
             render_html(blocks, figures, f"Reproduction report: {profile.name}"),
             encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return [out / "report.md", out / "report.html"]

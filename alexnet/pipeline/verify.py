@@ -8,9 +8,9 @@ Equivalence
     Its full report (JSON, Markdown, HTML) lands in ``verify/``. A mismatch is a bug in
     the project, so it fails the stage (exit status 1) after writing the report.
 Accuracy
-    the run's final test error judged by the verifier's own table of reported figures
-    (:data:`alexnet.verify.accuracy.REPORTED`: the figure, its source, and a band around
-    it with the reason for its width). Falling outside the band is a finding about the
+    the run's final test error judged by the verifier against the reported figures of
+    the registry (:data:`alexnet.registry.ARCHS`: the figure, its source, and a band
+    around it with the reason for its width). Falling outside the band is a finding about the
     reproduction, not a bug: it is recorded (``accuracy_within_band: false``) and the
     pipeline goes on to the report. A net the table does not know is recorded without a
     verdict.
@@ -26,9 +26,10 @@ from typing import Any
 
 import click
 
+from alexnet import registry
 from alexnet.errors import AlexNetError, ConfigError
+from alexnet.pipeline.jsonfiles import write_json
 from alexnet.pipeline.params import Profile, check_keys
-from alexnet.pipeline.stages import write_json
 
 VERIFY_KEYS = ("backend", "equivalence")
 
@@ -81,10 +82,11 @@ def verify_stage(profile: Profile, run: str | Path, out: str | Path, *,
     key = f"profiles.{profile.name}.verify"
     settings = dict(profile.verify)
     check_keys(settings, VERIFY_KEYS, profile.params_path, key)
-    backend = settings.get("backend", "numpy")
-    if backend not in ("numpy", "cuda-convnet"):
-        raise ConfigError("must be numpy or cuda-convnet", path=profile.params_path,
-                          key=key + ".backend")
+    requested = str(settings.get("backend", "numpy"))
+    if requested not in registry.backend_names():
+        raise ConfigError(f"must be one of {', '.join(registry.backend_names())}",
+                          path=profile.params_path, key=key + ".backend")
+    backend = registry.backend(requested).name
     run, out = Path(run), Path(out)
     pipeline_dir = Path(pipeline_dir) if pipeline_dir else out.parent
     if out.exists():

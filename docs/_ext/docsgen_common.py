@@ -9,18 +9,15 @@ fail the build).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from alexnet.io import atomic_write_bytes
 
 DOCS = Path(__file__).resolve().parent.parent
 ROOT = DOCS.parent
 GENERATED = DOCS / "_generated"
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 UPSTREAM_REPO_URL = "https://github.com/computerhistory/AlexNet-Source-Code"
 
@@ -43,16 +40,7 @@ class Output:
         self.written.add(target.resolve())
         if target.is_file() and target.read_bytes() == data:
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; generated files are public
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(target, data, mode="umask")  # generated files are public
         return target
 
     def prune(self) -> list[Path]:

@@ -20,6 +20,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+import docsgen_xref
 from docsgen_common import (
     Output,
     code,
@@ -83,6 +84,16 @@ class Data:
             self.families.append(plain)
         self.source: Any = None
         self.source_why = ""
+        self._highlighted: dict[str, list[str]] = {}
+
+    def highlighted(self, path: str) -> list[str] | None:
+        """The file's lines as highlighted HTML, once per build (None without a copy)."""
+        if self.source is None or path not in self.manifest:
+            return None
+        if path not in self._highlighted:
+            text = "\n".join(self.source.lines(path)) + "\n"
+            self._highlighted[path] = highlight_lines(path, text)
+        return self._highlighted[path]
 
     def lines_of(self, path: str) -> int | None:
         entry = self.manifest.get(path)
@@ -132,12 +143,64 @@ def highlight_lines(path: str, text: str) -> list[str]:
     return lines
 
 
-def code_block(lines: list[str], first: int, last: int) -> str:
+def code_block(lines: list[str], first: int, last: int, *, page: str | None = "") -> str:
+    """Numbered lines ``first..last``; each number links to that line on the file's page.
+
+    ``page=""``: this *is* the file's page (the numbers are the anchors ``L<n>``); a page
+    name: the numbers link to that file page from a page in ``_generated/original/``;
+    None: the file has no page, the numbers are plain.
+    """
     body = []
     for n in range(first, last + 1):
         code = lines[n - 1] if n - 1 < len(lines) else ""
-        body.append(f'<span class="ln" id="L{n}"><a href="#L{n}">{n}</a></span>{code}')
-    return '<div class="highlight annot-code"><pre>' + "\n".join(body) + "</pre></div>"
+        if page == "":
+            num = f'<span class="ln" id="L{n}"><a href="#L{n}">{n}</a></span>'
+        elif page:
+            num = f'<span class="ln"><a href="files/{page}.html#L{n}">{n}</a></span>'
+        else:
+            num = f'<span class="ln">{n}</span>'
+        # one block per line: a long line wraps under its own text, not under the number
+        body.append(f'<span class="cl">{num}{code}</span>')
+    return '<div class="highlight annot-code"><pre>' + "".join(body) + "</pre></div>"
+
+
+#: longer excerpts on the tour and in the ledger fold away behind their first lines
+EXCERPT_OPEN = 40
+
+
+def excerpt_html(data: Data, path: str, lines: tuple[int, int] | None) -> str:
+    """The cited lines of the 2012 source, for the tour and the ledger ('' without them)."""
+    shown = data.highlighted(path)
+    if shown is None or not lines:
+        return ""
+    a, b = lines[0], min(lines[1], len(shown))
+    if a > b:
+        return ""
+    page = page_name(path) if path in data.files else None
+    block = code_block(shown, a, b, page=page)
+    label = escape(f"{path}, {_range_text(a, b)}")
+    if b - a + 1 <= EXCERPT_OPEN:
+        return raw_html(f'<div class="annot-excerpt" aria-label="{label}">{block}</div>')
+    return raw_html(
+        f'<details class="annot-gap annot-excerpt"><summary>{label} '
+        f"({b - a + 1} lines)</summary>{block}</details>"
+    )
+
+
+def source_notice(data: Data, what: str) -> str:
+    """Said once per page: whether the 2012 code is shown beside ``what``."""
+    if data.source is not None:
+        return (
+            ":::{admonition} About the code shown here\n:class: tip\n"
+            f"The 2012 code beside {what} is read at build time from a copy of the release "
+            f"whose checksums match the manifest for commit `{data.commit[:12]}`; it is "
+            "part of the built pages only, never of this project's repository.\n:::\n"
+        )
+    return (
+        f":::{{note}}\nNotes only: the 2012 code is not shown beside {what} on this build, "
+        f"because {md_escape(data.source_why or 'no verified copy was available')}. "
+        "Each location links to its lines at the pinned commit instead.\n:::\n"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -248,9 +311,8 @@ def render_file(data: Data, path: str) -> str:
             + ".\n"
         )
 
-    lines: list[str] | None = None
-    if data.source is not None:
-        lines = highlight_lines(path, "\n".join(data.source.lines(path)) + "\n")
+    lines: list[str] | None = data.highlighted(path)
+    if lines is not None:
         out.append(
             ":::{admonition} About the source shown here\n:class: tip\n"
             f"The code beside the notes is read at build time from a copy of the release "
@@ -310,13 +372,23 @@ def render_tour(data: Data) -> str:
     out = [f"# {md_escape(tour.get('title', 'A guided tour of one training step'))}\n"]
     if tour.get("intro"):
         out.append(str(tour["intro"]).strip() + "\n")
+    out.append(source_notice(data, "each stop"))
     for i, stop in enumerate(tour.get("stops", []) or [], start=1):
         path = stop.get("path", "")
         lines = _lines(stop) if stop.get("lines") else None
         out.append(f"({tour_label(stop['id'])})=")
         out.append(f"## {i}. {md_escape(stop.get('title', stop['id']))}\n")
         out.append(f"**Where:** {where(data, path, lines)}\n")
-        out.append(str(stop.get("text", "")).strip() + "\n")
+        code_html = excerpt_html(data, path, lines)
+        text = str(stop.get("text", "")).strip() + "\n"
+        if code_html:
+            out.append("::::{container} annot-row annot-stop")
+            out.append(code_html)
+            out.append(":::{container} annot-note")
+            out.append(text)
+            out.append(":::\n::::\n")
+        else:
+            out.append(text)
     return "\n".join(out)
 
 
@@ -326,12 +398,14 @@ def render_ledger(data: Data) -> str:
         "Every place where the 2012 paper, the 2012 code and today's PyTorch disagree, "
         "with the evidence in the release and what this project's re-creation and port do "
         "about it. Each row is generated from `original/annotations/ledger.yaml`.\n",
+        source_notice(data, "each piece of evidence"),
     ]
     summary = []
     for row in data.ledger:
         summary.append(
             [f"{{ref}}`{role_title(row.get('topic', row['id']))} <{ledger_label(row['id'])}>`",
-             md_escape(_short(row.get("paper", ""))), md_escape(_short(row.get("code", "")))]
+             md_escape(_first_sentence(row.get("paper", ""))),
+             md_escape(_first_sentence(row.get("code", "")))]
         )
     out.append(md_table(["topic", "the paper says", "the 2012 code does"], summary))
     for row in data.ledger:
@@ -343,10 +417,24 @@ def render_ledger(data: Data) -> str:
                 out.append(f"**{title}.** {str(row[key]).strip()}\n")
         ev = row.get("evidence") or []
         if ev:
-            items = [f"- {where(data, e.get('path', ''), _lines(e) if e.get('lines') else None)}"
-                     for e in ev]
+            items = []
+            for e in ev:
+                loc = _lines(e) if e.get("lines") else None
+                item = f"- {where(data, e.get('path', ''), loc)}"
+                code_html = excerpt_html(data, e.get("path", ""), loc)
+                if code_html:
+                    item += "\n\n" + "\n".join("  " + ln if ln else ""
+                                                  for ln in code_html.splitlines())
+                items.append(item)
             out.append("**Evidence:**\n\n" + "\n".join(items) + "\n")
     return "\n".join(out)
+
+
+def _first_sentence(text: str) -> str:
+    """The summary table's cells: whole first sentences, never cut mid-thought."""
+    text = " ".join(str(text).split())
+    head, sep, _rest = text.partition(". ")
+    return head + "." if sep else text
 
 
 def _short(text: str, n: int = 110) -> str:
@@ -461,6 +549,8 @@ def generate(out: Output) -> None:
         pages.append("/_generated/original/families")
     out.write_text("original/files.md", render_files_page(data))
     pages.append("/_generated/original/files")
+    docsgen_xref.generate(out, data)
+    pages.append("/_generated/original/xref")
     for path in sorted(data.files):
         out.write_text(f"original/files/{page_name(path)}.md", render_file(data, path))
     out.write_text("fragments/original-toc.md", render_index_fragment(data, pages))

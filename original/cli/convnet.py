@@ -14,6 +14,10 @@ from pathlib import Path
 
 import click
 
+from alexnet.layouts2012 import arch_layout
+from alexnet.original.checkpoint import export_safetensors, import_as_checkpoint
+from alexnet.original.convnet import ConvNet
+
 _PASS = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
 
@@ -87,18 +91,13 @@ def convert_images(source: str, out: str, batch_size: int, size: int, test_fract
 @click.command("export-weights")
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--arch", default=None, help="A modern-port arch (e.g. alexnet2012) whose "
-              "state_dict keys to write; default: per-cfg-layer names.")
+@click.option("--arch", default=None, help="The hand-written port (alexnet2012 or "
+              "alexnet2012-paper): write its state_dict keys; default: per-cfg-layer names "
+              "(the parameter names of the cfg-built port).")
 def export_weights(checkpoint: str, out: str, arch: str | None) -> None:
     """A 2012 checkpoint -> safetensors (bit-exact; see alexnet.original.checkpoint)."""
-    from alexnet.original.checkpoint import export_safetensors
-
-    model = None
-    if arch:
-        from alexnet.modern import build_model
-
-        model = build_model(arch)
-    path = export_safetensors(checkpoint, out, model=model)
+    layout = arch_layout(arch) if arch else None
+    path = export_safetensors(checkpoint, out, model=layout)
     click.echo(f"wrote {path}")
 
 
@@ -107,17 +106,13 @@ def export_weights(checkpoint: str, out: str, arch: str | None) -> None:
 @click.option("--layer-def", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--layer-params", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--save-path", required=True, type=click.Path(file_okay=False))
-@click.option("--arch", default=None, help="The file holds this modern arch's state_dict.")
+@click.option("--arch", default=None, help="The file holds the state_dict of this "
+              "hand-written port (alexnet2012 or alexnet2012-paper).")
 def import_weights(weights: str, layer_def: str, layer_params: str, save_path: str,
                    arch: str | None) -> None:
     """safetensors -> a 2012 checkpoint (resume it with: train -f DIR --data-path=...
     --train-range=... --test-range=...)."""
-    from alexnet.original.checkpoint import import_as_checkpoint
-
-    model = None
-    if arch:
-        from alexnet.modern import build_model
-
-        model = build_model(arch)
-    path = import_as_checkpoint(weights, layer_def, layer_params, Path(save_path), model=model)
+    layout = arch_layout(arch) if arch else None
+    path = import_as_checkpoint(weights, layer_def, layer_params, Path(save_path),
+                                ConvNet.get_options_parser(), model=layout)
     click.echo(f"wrote {path}")

@@ -10,9 +10,9 @@ import json
 import sys
 
 import click
-from alexnet.original.layer import key_parameters, parse_layers
 
 from alexnet.errors import ConfigError
+from alexnet.original.layer import key_parameters, parse_layers
 
 
 def _shape(shape: tuple[int, ...]) -> str:

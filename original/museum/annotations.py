@@ -49,10 +49,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from alexnet.original.museum.upstream import Manifest, UpstreamSource, local_copy
-from alexnet.original.museum.upstream import load_manifest as _load_manifest
 
 from alexnet.errors import DataError
+from alexnet.original.museum.upstream import Manifest, UpstreamSource, local_copy
+from alexnet.original.museum.upstream import load_manifest as _load_manifest
 
 ANNOTATIONS_DIR = Path(__file__).parent.parent / "annotations"
 CC2011_REPO = "https://github.com/dnouri/cuda-convnet"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+
 from alexnet.original.museum.upstream import (
     CACHE_ENV,
     MANIFEST_PATH,

@@ -15,10 +15,13 @@ a mismatch raises :class:`~alexnet.original.museum.upstream.UpstreamMismatch` li
 missing, extra and changed file. GitHub's archives are generated on the fly and their
 compressed bytes are not stable, so we verify the files inside, never the archive.
 
-Downloads stream into ``<cache>/downloads/<commit>.tar.gz.part``; an interrupted
-download is resumed with an HTTP Range request (or restarted when the server ignores
-it), the finished file is renamed into place, and an archive that fails verification is
-deleted so that the next attempt starts clean.
+Downloads go through the project's one downloader, :func:`alexnet.download.download`:
+they stream into ``<cache>/downloads/<commit>.tar.gz.part``, an interrupted download is
+resumed with an HTTP Range request (or restarted when the server ignores it), and the
+finished file is renamed into place. The archive is passed without a checksum pin: GitHub
+builds it on the fly, so its bytes are not stable; the pin that matters is the manifest,
+checked file by file after unpacking. An archive that fails that check is deleted so
+that the next attempt starts clean.
 """
 
 from __future__ import annotations
@@ -27,12 +30,8 @@ import http.client
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
-import time
-import urllib.error
-import urllib.request
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -40,6 +39,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from tqdm import tqdm
+
+from alexnet import __version__
+from alexnet import download as pinned
+from alexnet.errors import ChecksumError, DataError
+from alexnet.io import atomic_write_text, staging_dir
 from alexnet.original.museum.upstream import (
     Manifest,
     Problem,
@@ -52,15 +57,10 @@ from alexnet.original.museum.upstream import (
     load_manifest,
     local_copy,
     marker_path,
-    write_atomic,
 )
-from tqdm import tqdm
 
-from alexnet import __version__
-from alexnet.errors import ChecksumError, DataError
-
-CHUNK = 1 << 16
-USER_AGENT = f"alexnet-preserved/{__version__} (+upstream fetch)"
+#: What a failed download's message suggests instead.
+OFFLINE_HINT = "without network, pass --from with a local clone, tarball or folder"
 
 
 @dataclass
@@ -273,84 +273,13 @@ def download(
     backoff: float = 1.0,
     opener: Callable[..., http.client.HTTPResponse] | None = None,
 ) -> Path:
-    """Stream ``url`` to ``dest`` through ``dest.part``, resuming after interruptions.
+    """Stream the release archive at ``url`` to ``dest`` (resuming, see the module docstring).
 
-    A server that answers a Range request with 206 continues the part file; one that
-    answers 200 starts it over. The complete file is renamed into place atomically.
+    :func:`alexnet.download.download` without a checksum pin (the archive's bytes are not
+    stable; its files are verified against the manifest after unpacking).
     """
-    open_url = opener or urllib.request.urlopen
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    last_error: BaseException | None = None
-    for attempt in range(max(1, retries)):
-        if attempt and backoff:
-            time.sleep(backoff * attempt)
-        offset = part.stat().st_size if part.exists() else 0
-        headers = {"User-Agent": USER_AGENT}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        req = urllib.request.Request(url, headers=headers)
-        try:
-            with open_url(req, timeout=timeout) as resp:
-                status = getattr(resp, "status", 200)
-                if offset and status == 206:
-                    crange = resp.headers.get("Content-Range", "")
-                    if not crange.startswith(f"bytes {offset}-"):
-                        part.unlink(missing_ok=True)
-                        raise _Restart(f"server resumed at the wrong place ({crange!r})")
-                    mode = "ab"
-                else:
-                    offset, mode = 0, "wb"
-                length = resp.headers.get("Content-Length")
-                total = offset + int(length) if length and length.isdigit() else None
-                with (
-                    open(part, mode) as out,
-                    tqdm(
-                        total=total,
-                        initial=offset,
-                        unit="B",
-                        unit_scale=True,
-                        desc="download",
-                        disable=not progress,
-                        leave=False,
-                    ) as bar,
-                ):
-                    while True:
-                        chunk = resp.read(CHUNK)
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                        bar.update(len(chunk))
-                size = part.stat().st_size
-                if total is not None and size != total:
-                    raise _Incomplete(f"got {size} of {total} bytes")
-            os.replace(part, dest)
-            return dest
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and offset:
-                part.unlink(missing_ok=True)  # our part is useless to this server: restart
-                last_error = exc
-                continue
-            raise DataError(f"{url}: download refused (HTTP {exc.code} {exc.reason})") from None
-        except (_Restart, _Incomplete) as exc:
-            last_error = exc
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            last_error = exc
-    kept = ""
-    if part.exists():
-        kept = f"; the partial file {part} is kept and the next fetch resumes it"
-    raise DataError(
-        f"{url}: download failed after {max(1, retries)} attempts ({last_error}){kept}; "
-        "without network, pass --from with a local clone, tarball or folder"
-    )
-
-
-class _Restart(Exception):
-    pass
-
-
-class _Incomplete(Exception):
-    pass
+    return pinned.download(url, dest, pin=None, progress=progress, retries=retries,
+                           timeout=timeout, backoff=backoff, opener=opener, hint=OFFLINE_HINT)
 
 
 # ---------------------------------------------------------------------------------------
@@ -359,26 +288,16 @@ class _Incomplete(Exception):
 def install(
     tree: SourceTree, manifest: Manifest, cache_dir: str | Path | None, source: str
 ) -> Path:
-    """Write the verified files into the cache, replacing any older copy atomically."""
+    """Write the verified files into the cache, replacing any older copy as a whole."""
     final = copy_dir(manifest.commit, cache_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stamp = f"{os.getpid()}-{time.monotonic_ns()}"
-    staging = final.parent / f".staging-{manifest.commit}-{stamp}"
-    old = final.parent / f".old-{manifest.commit}-{stamp}"
-    try:
+    marker = marker_path(manifest.commit, cache_dir)
+    with staging_dir(final) as staging:
         for f in manifest.files:
             p = staging / f.path
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(tree.files[f.path].data)
             p.chmod(0o755 if f.executable else 0o644)
-        marker = marker_path(manifest.commit, cache_dir)
         marker.unlink(missing_ok=True)  # the old copy is about to go: it is unverified now
-        if final.exists():
-            os.replace(final, old)
-        os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     info = {
         "commit": manifest.commit,
         "manifest_digest": manifest.digest(),
@@ -388,7 +307,7 @@ def install(
         "verified_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "tool": f"alexnet-preserved {__version__}",
     }
-    write_atomic(marker, json.dumps(info, indent=2) + "\n")
+    atomic_write_text(marker, json.dumps(info, indent=2) + "\n")
     return final
 
 

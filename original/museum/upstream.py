@@ -26,17 +26,19 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from alexnet import UPSTREAM_COMMIT, UPSTREAM_REPO
 from alexnet.errors import ChecksumError, DataError
+from alexnet.io import atomic_write_text, sha256_file
 
 MANIFEST_PATH = Path(__file__).parent.parent / "UPSTREAM.json"
 MANIFEST_FORMAT = 1
 CACHE_ENV = "ALEXNET_CACHE"
+#: file types GitHub shows rendered, without line anchors, unless asked for ``?plain=1``
+RENDERED_BY_GITHUB = (".md", ".markdown", ".csv", ".tsv", ".rst", ".ipynb")
 LICENSE_SPDX = "BSD-2-Clause"
 CFG_SUFFIXES = (".cfg", ".cfg.save")
 
@@ -150,10 +152,16 @@ class Manifest:
         return f"{self.repository}/archive/{self.commit}.tar.gz"
 
     def permalink(self, path: str, first: int | None = None, last: int | None = None) -> str:
-        """A GitHub link to the pinned lines, for readers without a local copy."""
+        """A GitHub link to the pinned lines, for readers without a local copy.
+
+        GitHub renders Markdown and CSV files, and a rendered page has no line anchors:
+        a link to their lines asks for the plain view (``?plain=1``).
+        """
         url = f"{self.repository}/blob/{self.commit}/{path}"
         if first is None:
             return url
+        if path.lower().endswith(RENDERED_BY_GITHUB):
+            url += "?plain=1"
         if last is None or last == first:
             return f"{url}#L{first}"
         return f"{url}#L{first}-L{last}"
@@ -265,22 +273,9 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and os.replace: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_manifest(manifest: Manifest, path: str | Path | None = None) -> Path:
     p = Path(path) if path is not None else MANIFEST_PATH
-    write_atomic(p, manifest.dumps())
+    atomic_write_text(p, manifest.dumps())
     return p
 
 
@@ -412,7 +407,7 @@ def local_copy(
                 return None
         except OSError:
             return None
-        if deep and hashlib.sha256(p.read_bytes()).hexdigest() != f.sha256:
+        if deep and sha256_file(p) != f.sha256:
             return None
     return root
 

@@ -1,0 +1,221 @@
+"""Files written whole or not at all, and file checksums: the one home of both.
+
+Checkpoints, caches, metrics, reports, pickles, manifests, downloads and generated docs
+all go through here, so they share one guarantee: a reader sees the old file or the new
+one, never half of either, and the new one survives a power cut once the call returned.
+The recipe is the classic one: write a temporary file in the SAME folder (a rename is only
+atomic within one file system), flush and ``fsync`` it, ``os.replace`` it over the real
+name, then ``fsync`` the folder so that the rename itself is on disk. On any failure the
+temporary file is removed and the old file is untouched.
+
+File modes. ``tempfile.mkstemp`` creates its file as 0600, and the writers of this project
+differ in what they want: caches, checkpoints and metrics have been private (0600), while
+pickles, reports, downloads and generated docs get the usual mode (0666 minus the umask).
+Every writer names its choice with ``mode=``: ``"private"`` (0600, the default),
+``"umask"`` (what ``open()`` would give), or an explicit number such as ``0o644``.
+
+Folders are replaced the same way with :func:`staging_dir`: build the new content in a
+sibling folder, then swap it in with one rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Literal
+
+#: How an atomically written file's permissions are set (see the module docstring).
+FileMode = int | Literal["private", "umask"]
+
+CHUNK = 1 << 20
+
+
+# ---------------------------------------------------------------------------------------
+# Durability primitives
+# ---------------------------------------------------------------------------------------
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's (or a folder's) data and metadata to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """``fsync`` a folder, so that renames inside it are durable; best effort."""
+    try:
+        fsync_path(path)
+    except OSError:
+        pass  # some file systems cannot fsync a folder; the rename is still atomic
+
+
+def umask_mode() -> int:
+    """0666 minus the process umask: the mode ``open(path, "w")`` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _resolve_mode(mode: FileMode) -> int | None:
+    """The number to ``chmod`` to, or None to keep mkstemp's 0600."""
+    if mode == "private":
+        return None
+    if mode == "umask":
+        return umask_mode()
+    if isinstance(mode, int) and not isinstance(mode, bool):
+        return mode
+    raise ValueError(f"mode must be 'private', 'umask' or an int, got {mode!r}")
+
+
+def commit_file(tmp: str | Path, path: str | Path) -> Path:
+    """Move a finished temporary file over ``path`` durably: fsync, rename, fsync folder.
+
+    ``tmp`` must be in the same folder as ``path`` (or at least on the same file system).
+    For writers that produce their file under a temporary name by themselves (a download's
+    ``.part`` file, a compiler's output).
+    """
+    path = Path(path)
+    fsync_path(tmp)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Atomic writes
+# ---------------------------------------------------------------------------------------
+@contextmanager
+def atomic_path(path: str | Path, *, mode: FileMode = "private") -> Iterator[Path]:
+    """A temporary path beside ``path`` for writers that insist on a file name.
+
+    ``with atomic_path(out) as tmp: save_file(tensors, str(tmp))``. The file exists
+    (empty) when the block starts; the writer may overwrite it. When the block ends
+    normally the file is fsynced, given its mode and renamed over ``path``; when it
+    raises, the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        chmod = _resolve_mode(mode)
+        if chmod is not None:
+            os.chmod(tmp, chmod)
+        commit_file(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_open(path: str | Path, binary: bool = True, *,
+                mode: FileMode = "private") -> Iterator[IO[Any]]:
+    """An open file beside ``path`` for writers that stream (pickle, zip, numpy).
+
+    ``with atomic_open(out) as fh: pickle.dump(obj, fh)``. ``binary=False`` gives a
+    UTF-8 text file. On normal exit it is flushed, fsynced and renamed over ``path``;
+    on an exception it is removed.
+    """
+    with atomic_path(path, mode=mode) as tmp:
+        fh = open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8")
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, mode: FileMode = "private") -> str:
+    """Write ``data`` to ``path`` atomically and durably; return its sha256 (hex)."""
+    with atomic_open(path, mode=mode) as fh:
+        fh.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write_text(path: str | Path, text: str, *, mode: FileMode = "private") -> str:
+    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8; returns its sha256."""
+    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def json_text(data: Any, *, indent: int | None = 2, sort_keys: bool = False,
+              allow_nan: bool = True) -> str:
+    """``json.dumps`` plus a final newline: the layout of every JSON file we write."""
+    return json.dumps(data, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan) + "\n"
+
+
+def atomic_write_json(path: str | Path, data: Any, *, indent: int | None = 2,
+                      sort_keys: bool = False, allow_nan: bool = True,
+                      mode: FileMode = "private") -> str:
+    """Write ``data`` as JSON (see :func:`json_text`) atomically; returns its sha256."""
+    text = json_text(data, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan)
+    return atomic_write_text(path, text, mode=mode)
+
+
+# ---------------------------------------------------------------------------------------
+# Folders replaced as a whole
+# ---------------------------------------------------------------------------------------
+def fsync_tree(root: str | Path) -> None:
+    """fsync every regular file under ``root`` and every folder (best effort for folders)."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for fn in filenames:
+            p = Path(dirpath) / fn
+            if p.is_file() and not p.is_symlink():
+                fsync_path(p)
+        fsync_dir(dirpath)
+
+
+@contextmanager
+def staging_dir(out: str | Path) -> Iterator[Path]:
+    """Build a folder's new content beside it, then swap it in as a whole.
+
+    Yields ``.<name>.staging-<pid>`` next to ``out`` (emptied first). When the block ends
+    normally, its files are fsynced, the old ``out`` (if any) is removed and the staging
+    folder renamed to ``out``; in every case no staging folder is left behind. A reader
+    (DVC, the next stage) therefore sees the old folder, the new one, or briefly none,
+    never a half-written one.
+    """
+    out = Path(out)
+    staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        fsync_tree(staging)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+        fsync_dir(out.parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Checksums
+# ---------------------------------------------------------------------------------------
+def file_digests(path: str | Path, algos: Iterable[str] = ("sha256",), *,
+                 on_chunk: Callable[[int], object] | None = None) -> dict[str, str]:
+    """Hex digests of a file for every algorithm in ``algos``, in one chunked pass.
+
+    ``on_chunk`` is called with each chunk's length (a progress bar's ``update``).
+    """
+    hashes = {a: hashlib.new(a) for a in algos}
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            for h in hashes.values():
+                h.update(chunk)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
+    return {a: h.hexdigest() for a, h in hashes.items()}
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 (hex) of a file, read in chunks (big files never sit in memory)."""
+    return file_digests(path, ("sha256",))["sha256"]

@@ -1,0 +1,170 @@
+"""The ``train`` stage: the profile's train settings handed to the port's trainer.
+
+``alexnet train`` takes its settings as options; a DVC stage can only name the profile
+(params.yaml nests settings per profile, and DVC templating cannot look up
+``profiles.${profile}.train.epochs``). :func:`train_stage` reads the profile and calls
+the same library function the command calls (:func:`alexnet.modern.train.train`), so a
+stage runs exactly what the equivalent command line (printed at the start) would run.
+
+``runs/pipeline/train`` is a normal run folder (checkpoints, metrics.json, report.md).
+dvc.yaml marks it ``persist``, so an interrupted stage resumes from its last checkpoint
+on the next ``dvc repro``; a finished run, or one made with other settings or other data,
+is removed first. Summaries for DVC: ``metrics/train.json`` (``dvc metrics``) and
+``plots/learning_curve.json`` (``dvc plots``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from alexnet.errors import AlexNetError, ConfigError
+from alexnet.modern import checkpoint as ck
+from alexnet.modern.train import TrainConfig
+from alexnet.modern.train import train as train_run
+from alexnet.pipeline.fetch import read_fetched
+from alexnet.pipeline.jsonfiles import read_json, write_json
+from alexnet.pipeline.params import Profile, check_keys, train_fields
+
+
+class TrainingStopped(AlexNetError):
+    """Training stopped early (Ctrl-C or a step limit); the run folder can be resumed."""
+
+    exit_code = 130
+
+
+#: TrainConfig fields that do not change what is computed (a run may resume across them).
+NON_SEMANTIC = {"device", "cache_dir", "workers", "progress", "keep", "checkpoint_every",
+                "eval_batch", "out", "data"}
+STAGE_FILE = "pipeline-stage.json"
+
+
+def train_settings(profile: Profile) -> dict[str, Any]:
+    """The profile's train section, checked against TrainConfig's fields."""
+    key = f"profiles.{profile.name}.train"
+    settings = dict(profile.train)
+    check_keys(settings, train_fields(), profile.params_path, key)
+    if "arch" not in settings:
+        raise ConfigError("missing (the network to train, e.g. cifar10-80sec)",
+                          path=profile.params_path, key=key + ".arch")
+    return settings
+
+
+def command_line(settings: dict[str, Any], data: Path, out: Path) -> str:
+    """The ``alexnet train`` command equivalent to a stage run (printed for the record)."""
+    parts = ["alexnet", "train", "--data", str(data), "--out", str(out)]
+    for k, v in settings.items():
+        if v is None:
+            continue
+        opt = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            parts.append(opt if v else "--no-" + k.replace("_", "-"))
+        else:
+            parts += [opt, str(v)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
+                pipeline_dir: str | Path | None = None, progress: bool = True,
+                max_steps: int | None = None, echo=click.echo) -> dict[str, Any]:
+    """Train (or resume) the run in ``out``; write the DVC summaries.
+
+    ``max_steps`` stops after that many minibatches in all (with a checkpoint, like
+    Ctrl-C): the stage then fails, and the next call resumes the run.
+    """
+    out = Path(out)
+    pipeline_dir = Path(pipeline_dir) if pipeline_dir else out.parent
+    fd = read_fetched(fetched)
+    settings = train_settings(profile)
+    schedule = settings.get("schedule")
+    identity = {"settings": {k: v for k, v in settings.items() if k not in NON_SEMANTIC},
+                "data": fd.manifest["files"][0], "images": fd.manifest.get("images")}
+    previous = read_json(out / STAGE_FILE)
+    metrics = read_json(out / "metrics.json")
+    has_run = (out / "checkpoints").is_dir() and any((out / "checkpoints").glob("ckpt-*.json"))
+    finished = isinstance(metrics, dict) and metrics.get("status") == "finished"
+    resume = has_run and previous == identity and not finished
+    if resume:
+        echo(f"{out}: resuming the interrupted run from its last checkpoint")
+    elif out.exists():
+        if has_run:
+            why = ("a finished run (DVC re-runs this stage, e.g. `dvc repro --force`)"
+                   if previous == identity else "a run with other settings or data")
+            echo(f"{out}: holds {why}; starting afresh")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(schedule, list):
+        write_json(out / "schedule.json", schedule)
+        settings["schedule"] = str(out / "schedule.json")
+    write_json(out / STAGE_FILE, identity)
+    echo("equivalent command: " + command_line(settings, fd.data, out)
+         + (" --resume" if resume else ""))
+    cfg = TrainConfig(data=str(fd.data), out=str(out), md5=fd.md5, progress=progress,
+                      **settings)
+    overrides = {"data": cfg.data, "out": cfg.out, "md5": cfg.md5, "progress": progress}
+    for k in ("device", "workers", "epochs", "schedule", "cache_dir", "keep",
+              "checkpoint_every", "eval_batch"):
+        if k in settings:
+            overrides[k] = settings[k]
+    res = train_run(cfg, resume=resume, overrides=overrides if resume else None,
+                max_steps=max_steps)
+    if res.status != "finished":
+        raise TrainingStopped(f"{out}: training {res.status} (last checkpoint "
+                              f"{res.checkpoint}); the next `dvc repro` resumes it")
+    return _train_summaries(profile, out, pipeline_dir, res.metrics)
+
+
+def _train_summaries(profile: Profile, out: Path, pipeline_dir: Path,
+                     metrics: dict[str, Any]) -> dict[str, Any]:
+    epochs = metrics.get("epochs", [])
+    final = metrics.get("final") or {}
+    curve = [{"epoch": e["epoch"],
+              "train_loss": e.get("train_loss"),
+              "train_top1_err": e.get("train_top1_err"),
+              "test_loss": e.get("test_loss"),
+              "test_top1_err": e.get("test_top1_err"),
+              "test_top5_err": e.get("test_top5_err"),
+              "eps": e.get("eps_first"),
+              "wall_s": e.get("wall_s")} for e in epochs]
+    train_s = sum(float(e.get("train_s") or 0.0) for e in epochs)
+    n_img = sum(float(e.get("images_per_s") or 0.0) * float(e.get("train_s") or 0.0)
+                for e in epochs)
+    summary = {
+        "profile": profile.name,
+        "arch": metrics.get("config", {}).get("arch"),
+        "device": metrics.get("device"),
+        "epochs": len(epochs),
+        "test_top1_err": final.get("top1_err"),
+        "test_top5_err": final.get("top5_err"),
+        "test_views": final.get("views"),
+        "train_top1_err": epochs[-1].get("train_top1_err") if epochs else None,
+        "train_loss": epochs[-1].get("train_loss") if epochs else None,
+        "wall_s": metrics.get("wall_s"),
+        "train_s": train_s,
+        "images_per_s": n_img / train_s if train_s else None,
+    }
+    summary.update(_mean_check(out, pipeline_dir))
+    write_json(pipeline_dir / "metrics" / "train.json", summary)
+    write_json(pipeline_dir / "plots" / "learning_curve.json", curve)
+    return summary
+
+
+def _mean_check(run: Path, pipeline_dir: Path) -> dict[str, Any]:
+    """Does the run's mean image equal the prepare stage's? (They share one function.)"""
+    mean_path = pipeline_dir / "prepare" / "mean.npy"
+    if not mean_path.is_file():
+        return {}
+    try:
+        c = ck.read_checkpoint(run / "checkpoints")
+        run_mean = c.tensors["data/mean"].numpy()
+    except Exception:  # a checkpoint without a mean: nothing to compare
+        return {}
+    prep = np.load(mean_path, allow_pickle=False)
+    same = run_mean.shape == prep.shape and bool(np.array_equal(run_mean, prep))
+    diff = float(np.abs(run_mean - prep).max()) if run_mean.shape == prep.shape else None
+    return {"mean_image_matches_prepare": same, "mean_image_max_abs_diff": diff}

@@ -1,0 +1,71 @@
+"""A network written as one list of named steps: forward, per-layer trace and summary.
+
+The imported architectures (:mod:`alexnet.modern.caffenets`, :mod:`alexnet.modern.owt`)
+are plain chains of layers. Writing each as a list of ``(name, kind, function)`` steps
+gives, from that single list, the forward pass, the output of every layer for inspection
+and for the tests that compare a network with an independent composition, and the
+``alexnet model summary`` table; no recording calls sit inside ``forward``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Step", "StepNet"]
+
+
+class Step(NamedTuple):
+    name: str                      # e.g. "conv1", "relu1", "norm1"
+    kind: str                      # "conv", "relu", "lrn", "pool", "fc", "dropout", ...
+    fn: Callable[[Tensor], Tensor]
+
+
+class StepNet(nn.Module):
+    """Base class: subclasses define :meth:`steps` and the attributes the port's tools
+    read (``arch``, ``config``, ``input_shape``, ``num_classes``, :meth:`param_groups`)."""
+
+    arch: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    #: the layers that hold parameters, in order (their modules are attributes)
+    weight_layers: tuple[str, ...] = ()
+
+    def steps(self) -> list[Step]:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        for step in self.steps():
+            x = step.fn(x)
+        return x
+
+    @torch.no_grad()
+    def activations(self, x: Tensor) -> dict[str, Tensor]:
+        """The output of every step for input ``x`` (in the current train/eval mode)."""
+        out: dict[str, Tensor] = {}
+        for step in self.steps():
+            x = step.fn(x)
+            out[step.name] = x.detach().clone()
+        return out
+
+    @torch.no_grad()
+    def summary(self) -> list[dict[str, Any]]:
+        """Every step with its output shape and parameter count (``alexnet model summary``)."""
+        was_training = self.training
+        self.eval()
+        rows = []
+        try:
+            x = torch.zeros(1, *self.input_shape)
+            for step in self.steps():
+                x = step.fn(x)
+                mod = getattr(self, step.name, None) if step.name in self.weight_layers else None
+                n = sum(p.numel() for p in mod.parameters()) if mod is not None else 0
+                rows.append({"name": step.name, "type": step.kind,
+                             "output_shape": list(x.shape[1:]), "params": n,
+                             "layers_2012": ""})
+        finally:
+            self.train(was_training)
+        return rows

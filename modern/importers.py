@@ -327,6 +327,12 @@ def import_caffe(
 
     # order of the arithmetic layers, then every layer's settings and blobs
     plan = caffe_layer_plan(arch)
+    plan_names = {e.name for e in plan}
+    with_blobs = [lay for lay in net.layers if lay.blobs]
+    for lay in with_blobs:
+        if lay.name not in plan_names:
+            raise CheckpointError(f"{src}: layer {lay.name!r} ({lay.type}) holds "
+                                  f"{len(lay.blobs)} blobs that {arch} has no place for")
     expected_types = [e.type for e in plan]
     file_types = [lay.type for lay in net.layers if lay.type in _ORDER_TYPES]
     if file_types != expected_types:
@@ -336,12 +342,6 @@ def import_caffe(
     own = model.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     mapped: list[str] = []
-    plan_names = {e.name for e in plan}
-    with_blobs = [lay for lay in net.layers if lay.blobs]
-    for lay in with_blobs:
-        if lay.name not in plan_names:
-            raise CheckpointError(f"{src}: layer {lay.name!r} ({lay.type}) holds "
-                                  f"{len(lay.blobs)} blobs that {arch} has no place for")
     for exp in plan:
         lay = net.layer(exp.name)
         if lay is None:

@@ -323,7 +323,7 @@ def test_caffe_order_extra_layers_and_arch(tmp_path, caffe_state):
     _refused(tmp_path, caffenet, "pools before it normalises, which is bvlc-caffenet, "
              "not bvlc-alexnet", arch="bvlc-alexnet")
     _refused(tmp_path, caffe_net(caffe_state, v1=False, extra=True),
-             "fc9 .*is not bvlc-alexnet's")
+             "layer 'fc9' .*no place for")
 
 
 def test_caffe_truncated_and_foreign_files(tmp_path, caffe_state):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from alexnet.cuda.abi import declare
 from alexnet.cuda.errors import KernelBuildError
 from alexnet.errors import BackendUnavailable
 from alexnet.io import commit_file
@@ -243,7 +244,6 @@ def load_library(host: Host) -> ctypes.CDLL:
                 raise BackendUnavailable(
                     f"cuda-convnet {host} library {path} does not load: {exc}"
                 ) from exc
-            from alexnet.cuda.abi import declare
 
             declare(lib)
             _loaded[host] = lib

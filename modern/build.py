@@ -25,7 +25,10 @@ from torch import nn
 
 from alexnet import registry
 from alexnet.errors import ConfigError
+from alexnet.modern.cfgnet import CfgNet
+from alexnet.modern.net2012 import AlexNet2012
 from alexnet.original import cfgs
+from alexnet.original.layer import parse_layers
 
 __all__ = ["build_model", "available_archs"]
 
@@ -77,7 +80,6 @@ def build_model(
         raise ConfigError("give either an arch name or cfg=(layer definition, layer params)")
     spec = registry.ARCHS.get(arch) if arch is not None else None
     if spec is not None and spec.builder == "module":
-        from alexnet.modern.net2012 import AlexNet2012
 
         allowed = tuple(
             p for p in inspect.signature(AlexNet2012).parameters if p not in ("variant", "init")
@@ -90,8 +92,6 @@ def build_model(
         _check_options(arch, options, allowed)
         return AlexNet2012(spec.variant, init=init, **options)
 
-    from alexnet.modern.cfgnet import CfgNet
-    from alexnet.original.layer import parse_layers
 
     if arch is not None:
         if spec is None:

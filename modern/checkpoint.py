@@ -36,6 +36,7 @@ import torch
 
 from alexnet.errors import CheckpointError
 from alexnet.io import atomic_write_bytes, atomic_write_text
+from alexnet.modern import build_model
 
 FORMAT = "alexnet-modern-checkpoint"
 VERSION = 1
@@ -272,7 +273,6 @@ def restore(ckpt: Checkpoint, model: torch.nn.Module, optimizer: Any | None = No
 
 def default_builder(*args: Any, **kwargs: Any) -> torch.nn.Module:
     """``alexnet.modern.build_model`` (imported late: the network code is another module)."""
-    from alexnet.modern import build_model
 
     return build_model(*args, **kwargs)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+import alexnet
 from alexnet.io import atomic_write_text
 
 
@@ -35,7 +36,6 @@ def topk_credit(probs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 def versions() -> dict[str, str]:
     import torch
 
-    import alexnet
 
     return {
         "python": platform.python_version(),

@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from alexnet.errors import ConfigError
+from alexnet.errors import CheckpointError, ConfigError
 
 # --------------------------------------------------------------------------------------
 # The update rule
@@ -111,7 +111,6 @@ class Update2012(torch.optim.Optimizer):
 
     def load_velocities(self, tensors: Mapping[str, torch.Tensor], *, source: str = "") -> None:
         """Restore velocities saved by :meth:`velocities` (names and shapes must match)."""
-        from alexnet.errors import CheckpointError
 
         mine = self.velocities()
         missing = sorted(set(mine) - set(tensors))

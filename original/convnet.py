@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from alexnet.errors import AlexNetError, DataError
-from alexnet.original import pickling
+from alexnet.errors import AlexNetError, ConfigError, DataError
+from alexnet.original import cfgs, pickling
 from alexnet.original.engine import Engine
 from alexnet.original.gpumodel import IGPUModel, ModelStateException
 from alexnet.original.initial_weights import init_weights
@@ -268,8 +268,6 @@ def _bundled_or_path(name: str) -> str:
     (so ``--layer-def=layers-80sec.cfg`` works from anywhere)."""
     if Path(name).exists() or os.sep in name:
         return name
-    from alexnet.errors import ConfigError
-    from alexnet.original import cfgs
 
     try:
         return str(cfgs.path(name))

@@ -39,6 +39,7 @@ import numpy as np
 
 from alexnet.errors import AlexNetError, CheckpointError
 from alexnet.io import atomic_write_bytes
+from alexnet.original import options
 
 # --------------------------------------------------------------------------------------
 # Reading
@@ -72,7 +73,6 @@ def _safe_encode(text, encoding="utf-8"):
 
 
 def _options_classes() -> dict[str, Any]:
-    from alexnet.original import options
 
     return {name: getattr(options, name) for name in options.PICKLABLE}
 

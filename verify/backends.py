@@ -26,6 +26,7 @@ from typing import Any
 
 from alexnet import registry
 from alexnet.errors import AlexNetError, BackendUnavailable
+from alexnet.original.backends import get_backend
 
 #: what ``--backend`` accepts: the registry's names, then the aliases it keeps
 NAMES = registry.backend_names()
@@ -56,7 +57,6 @@ def _gpu_reason() -> str | None:
 
 
 def _engine_backend(name: str) -> Any:
-    from alexnet.original.backends import get_backend
 
     return get_backend(name)
 

@@ -39,6 +39,10 @@ import torch
 from alexnet import registry
 from alexnet.errors import CheckpointError, ChecksumError, ConfigError, DataError
 from alexnet.io import atomic_write_bytes
+from alexnet.modern import checkpoint as ck
+from alexnet.modern.augment import Augmenter
+from alexnet.modern.checkpoint import FORMAT
+from alexnet.modern.data import load_dataset
 from alexnet.verify.report import write_json
 from alexnet.verify.suites import bundled_dir
 
@@ -147,7 +151,6 @@ def load(name: str, folder: Path | None = None) -> Bundle:
 
 def restore_into(b: Bundle, model: torch.nn.Module) -> None:
     """Load a bundle's weights with the port's own checkpoint checks (arch, names, shapes)."""
-    from alexnet.modern import checkpoint as ck
 
     fake = ck.Checkpoint(path=b.path, meta={"arch": b.arch}, tensors=b.tensors)
     ck.restore(fake, model)
@@ -173,7 +176,6 @@ def sample_images(folder: Path | None = None) -> tuple[np.ndarray, np.ndarray, d
 
 def sample_inputs(b: Bundle, model: torch.nn.Module) -> tuple[np.ndarray, np.ndarray]:
     """The sample images as the port's test-time view sees them (centre crop, minus mean)."""
-    from alexnet.modern.augment import Augmenter
 
     images, labels, _ = sample_images()
     mean = b.tensors.get("data/mean")
@@ -210,7 +212,6 @@ def load_modern_into(path: Path, model: torch.nn.Module
                      ) -> tuple[dict[str, torch.Tensor], np.ndarray | None]:
     """Weights from a modern checkpoint (pair or run folder), a bundle-style safetensors
     file, or a safetensors export of a 2012 checkpoint; returns (velocities, mean)."""
-    from alexnet.modern import checkpoint as ck
 
     if path.is_dir() or path.suffix == ".json" or _is_checkpoint_json(path.with_suffix(".json")):
         c = ck.read_checkpoint(path)
@@ -245,7 +246,6 @@ def load_modern_into(path: Path, model: torch.nn.Module
 def _is_checkpoint_json(path: Path) -> bool:
     """True for the JSON half of a modern checkpoint pair (not, e.g., a bundle's
     provenance file next to its safetensors)."""
-    from alexnet.modern.checkpoint import FORMAT
 
     if not path.is_file():
         return False
@@ -299,7 +299,6 @@ def make_bundle(run_dir: str | Path, name: str, *, out_dir: Path | None = None,
     """Copy a finished training run's last checkpoint into ``bundled/<name>.*``."""
     from safetensors.torch import save as st_save
 
-    from alexnet.modern import checkpoint as ck
 
     run = Path(run_dir)
     c = ck.read_checkpoint(run)
@@ -362,7 +361,6 @@ def make_bundle(run_dir: str | Path, name: str, *, out_dir: Path | None = None,
 
 def make_sample(data: str | Path, *, out_dir: Path | None = None, per_class: int = 1) -> Path:
     """The first ``per_class`` test images of every class, from a CIFAR-10 copy."""
-    from alexnet.modern.data import load_dataset
 
     ds = load_dataset(data, size=32, progress=False)
     if ds.test is None:

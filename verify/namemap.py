@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from alexnet.errors import ConfigError
 from alexnet.layouts2012 import LAYERS_2012
+from alexnet.modern.cfgnet import CfgNet
 
 #: port layer -> (2012 layer names in channel order); for AlexNet2012, variant "code"
 _NON_WEIGHT = {
@@ -49,14 +51,12 @@ def port_map(model: Any, layers: dict[str, dict[str, Any]]) -> dict[str, tuple[s
     Checks that every named 2012 layer exists in the reference graph, so a renamed layer
     on either side is an error here rather than a silently skipped comparison.
     """
-    from alexnet.modern.cfgnet import CfgNet
 
     if isinstance(model, CfgNet):
         mapping = {name: (name,) for name, _key, _ins in model.plan}
     else:
         variant = getattr(model, "variant", None)
         if variant != "code":
-            from alexnet.errors import ConfigError
 
             raise ConfigError(f"no 2012 reference for AlexNet2012 variant {variant!r}: the "
                               "paper's description is not a 2012 layer definition (verify "

@@ -36,6 +36,11 @@ import numpy as np
 
 from alexnet import registry
 from alexnet.errors import ConfigError
+from alexnet.original import cfgs
+from alexnet.original.engine import TEST, Engine
+from alexnet.original.initial_weights import matrix_shapes
+from alexnet.original.layer import parse_layers
+from alexnet.verify.inputs import synthetic_images, synthetic_labels
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,6 @@ class Graph:
 
     @classmethod
     def for_net(cls, net: str) -> Graph:
-        from alexnet.original import cfgs
-        from alexnet.original.layer import parse_layers
 
         g = parse_layers(*cfgs.pair(net))
         return cls(graph=g, layers={n: lay.d for n, lay in g.layers.items()})
@@ -131,7 +134,6 @@ def synthetic_weights(layers: dict[str, dict[str, Any]], seed: int, gains: dict[
     ``RandomState``; for 61 M weights that is several times slower, and the verifier only
     needs the distribution and determinism).
     """
-    from alexnet.original.initial_weights import matrix_shapes
 
     rng = np.random.Generator(np.random.PCG64(seed))
     for name, d in layers.items():
@@ -165,7 +167,6 @@ def synthetic_weights(layers: dict[str, dict[str, Any]], seed: int, gains: dict[
 def synthetic_setup(graph: Graph, spec: dict[str, Any] | None = None
                     ) -> tuple[dict[str, dict[str, Any]], np.ndarray, np.ndarray]:
     """Reference layers with weights, images and labels of the synthetic suite."""
-    from alexnet.verify.inputs import synthetic_images, synthetic_labels
 
     spec = spec or synthetic_spec()
     layers = graph.fresh()
@@ -188,8 +189,6 @@ def calibrate(targets: dict[str, float] | None = None, *, seed: int = 2012, batc
     equals the target. Returns the suite definition to store in
     ``bundled/alexnet2012-suite.json``.
     """
-    from alexnet.original.engine import TEST, Engine
-    from alexnet.verify.inputs import synthetic_images, synthetic_labels
 
     targets = targets or {"conv": 30.0, "fc": 10.0, "logits": 4.0}
     graph = Graph.for_net("145")

@@ -18,6 +18,7 @@ from typing import Any
 from alexnet import registry
 from alexnet.download import Pin
 from alexnet.errors import ConfigError
+from alexnet.modern.train import TrainConfig
 
 #: The sections every profile must have (dvc.yaml tracks them by name). The figures a
 #: profile's report shows beside the reproduced ones are not settings: they come from
@@ -210,7 +211,6 @@ def check_keys(section: dict[str, Any], allowed: set[str] | list[str] | tuple[st
 
 def train_fields() -> list[str]:
     """The settings a profile's ``train`` section may hold (TrainConfig's fields)."""
-    from alexnet.modern.train import TrainConfig
 
     return [f.name for f in dataclasses.fields(TrainConfig)
             if f.name not in ("data", "out", "progress")]

@@ -34,6 +34,9 @@ import numpy as np
 
 from alexnet.errors import ConfigError
 from alexnet.io import staging_dir
+from alexnet.modern.augment import mean_image, rgb_pca
+from alexnet.modern.data import load_dataset
+from alexnet.original import batches
 from alexnet.pipeline.fetch import read_fetched
 from alexnet.pipeline.params import check_keys
 
@@ -51,7 +54,6 @@ def to_columns(images: np.ndarray) -> np.ndarray:
 def load_fetched_dataset(fetched: str | Path, *, size: int | None, cache_dir: str | None = None,
                          progress: bool = True):
     """The fetched data set through the port's loader (decoded once, then cached)."""
-    from alexnet.modern.data import load_dataset
 
     fd = read_fetched(fetched)
     return load_dataset(fd.data, size=size, cache_dir=cache_dir, md5=fd.md5,
@@ -62,7 +64,6 @@ def write_batches(ds, out: Path, *, mean: np.ndarray, pca_vals: np.ndarray,
                   pca_vecs: np.ndarray, batch_size: int = BATCH_SIZE, seed: int = 0
                   ) -> dict[str, Any]:
     """The data set as 2012 batch files in ``out`` (training shuffled once, test in order)."""
-    from alexnet.original import batches
 
     out.mkdir(parents=True, exist_ok=True)
     size = ds.image_size
@@ -96,7 +97,6 @@ def prepare(fetched: str | Path, out: str | Path, settings: dict[str, Any], *,
             params_path: str = "params.yaml", key: str = "prepare",
             cache_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Write the stage's files into ``out`` (atomically, as one folder); return dataset.json."""
-    from alexnet.modern.augment import mean_image, rgb_pca
 
     check_keys(settings, PREPARE_KEYS, params_path, key)
     size = settings.get("image_size")

@@ -28,8 +28,12 @@ import click
 
 from alexnet import registry
 from alexnet.errors import AlexNetError, ConfigError
+from alexnet.modern import checkpoint as ck
 from alexnet.pipeline.jsonfiles import write_json
 from alexnet.pipeline.params import Profile, check_keys
+from alexnet.verify.accuracy import REPORTED, metrics_rows
+from alexnet.verify.report import Report, write_reports
+from alexnet.verify.runner import run_suite
 
 VERIFY_KEYS = ("backend", "equivalence")
 
@@ -41,15 +45,12 @@ class EquivalenceFailed(AlexNetError):
 
 
 def _latest_checkpoint(run: Path) -> Path:
-    from alexnet.modern import checkpoint as ck
 
     return ck.find_checkpoint(run / "checkpoints")
 
 
 def run_equivalence(arch: str, weights: Path, out: Path, backend: str) -> dict[str, Any]:
     """The verifier on ``weights``; its reports go to ``out``; returns a short summary."""
-    from alexnet.verify.report import Report, write_reports
-    from alexnet.verify.runner import run_suite
 
     t0 = time.perf_counter()
     res = run_suite(arch, weights=weights, arch=arch, backend=backend, backend_name=backend)
@@ -64,7 +65,6 @@ def run_equivalence(arch: str, weights: Path, out: Path, backend: str) -> dict[s
 
 def accuracy_verdict(run: Path) -> dict[str, Any]:
     """The verifier's reported-vs-reproduced rows for the run's final test error."""
-    from alexnet.verify.accuracy import REPORTED, metrics_rows
 
     metrics = run / "metrics.json"
     arch = json.loads(metrics.read_text(encoding="utf-8")).get("config", {}).get("arch")
@@ -77,7 +77,6 @@ def accuracy_verdict(run: Path) -> dict[str, Any]:
 
 def verify_stage(profile: Profile, run: str | Path, out: str | Path, *,
                  pipeline_dir: str | Path | None = None, echo=click.echo) -> dict[str, Any]:
-    from alexnet.modern import checkpoint as ck
 
     key = f"profiles.{profile.name}.verify"
     settings = dict(profile.verify)

@@ -71,13 +71,122 @@ def test_output_rewrites_only_changes_and_prunes_stale_files(tmp_path: Path) -> 
     assert first.read_text() == "one" and not (tmp_path / "old").exists()
 
 
+def _no_imagenet(monkeypatch, tmp_path: Path) -> None:
+    """A build that finds no imported weights, whatever this machine's cache holds."""
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv(docsgen_figures.IMAGENET_ENV, raising=False)
+    monkeypatch.delenv(docsgen_figures.IMAGES_ENV, raising=False)
+
+
 def test_figures_degrade_without_bundled_weights(tmp_path: Path, monkeypatch) -> None:
+    _no_imagenet(monkeypatch, tmp_path)
     monkeypatch.setattr(docsgen_figures, "BUNDLED", tmp_path / "none")
     out = Output(tmp_path / "gen")
     docsgen_figures.generate(out)
     for name in ("figure-filters.md", "figure-predictions.md"):
-        assert "Not yet available" in (tmp_path / "gen" / "fragments" / name).read_text()
+        text = (tmp_path / "gen" / "fragments" / name).read_text()
+        assert "Not yet available" in text and "No ImageNet" in text
     assert not (tmp_path / "gen" / "figures").exists()
+
+
+WNIDS = [f"n{10000000 + i:08d}" for i in range(10)]
+
+
+def _imported_owt(folder: Path, tmp_path: Path) -> Path:
+    """A small torchvision-layout net (10 classes, fc width 16) imported as the port's
+    checkpoint by the real importer, with a class file giving words."""
+    torch = pytest.importorskip("torch")
+    from alexnet.modern.importers import import_torchvision
+
+    g = torch.Generator().manual_seed(0)
+    shapes = {"features.0": (64, 3, 11, 11), "features.3": (192, 64, 5, 5),
+              "features.6": (384, 192, 3, 3), "features.8": (256, 384, 3, 3),
+              "features.10": (256, 256, 3, 3), "classifier.1": (16, 9216),
+              "classifier.4": (16, 16), "classifier.6": (10, 16)}
+    state = {}
+    for name, shape in shapes.items():
+        fan_in = 1
+        for d in shape[1:]:
+            fan_in *= d
+        state[f"{name}.weight"] = torch.randn(shape, generator=g) * (2.0 / fan_in) ** 0.5
+        state[f"{name}.bias"] = torch.zeros(shape[0])
+    pth = tmp_path / "small-owt.pth"
+    torch.save(state, pth)
+    classes = tmp_path / "synset_words.txt"
+    classes.write_text("".join(f"{w} thing {i}, other words\n" for i, w in enumerate(WNIDS)))
+    res = import_torchvision(pth, folder, classes=classes,
+                             options={"hidden": 16, "num_classes": 10})
+    return res.checkpoint
+
+
+def _photos(folder: Path) -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir()
+    names = [f"{WNIDS[3]}_thing_3.png", "holiday.jpg"]  # one names its class, one not
+    for i, name in enumerate(names):
+        Image.new("RGB", (300 + 40 * i, 260), (40 * i, 120, 200)).save(folder / name)
+    (folder / "notes.txt").write_text("not a photograph")
+    return [folder / n for n in names]
+
+
+def test_figures_from_imported_imagenet_weights_in_the_cache(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """An import in the cache's weights folder gets a filter grid and, with photographs
+    named, a predictions figure, each captioned with the weights it shows."""
+    _no_imagenet(monkeypatch, tmp_path)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ALEXNET_CACHE", str(cache))
+    monkeypatch.setattr(docsgen_figures, "BUNDLED", tmp_path / "none")
+    _imported_owt(cache / "weights" / "alexnet-owt", tmp_path)
+    (cache / "weights" / "stray").mkdir()  # no checkpoint: not an error, just not a net
+    gen = tmp_path / "gen"
+    # without photographs: the filters, and a note saying how to get predictions
+    docsgen_figures.generate(Output(gen))
+    filters = (gen / "fragments" / "figure-filters.md").read_text()
+    assert "The 64 first-layer filters (11\u00d711\u00d73, tensor `conv1.weight`)" in filters
+    assert "architecture `alexnet-owt`" in filters and "unpinned file `small-owt.pth`" in filters
+    assert "not the 2012 weights" in filters and "No ImageNet" not in filters
+    grid = gen / "figures" / "filters-imagenet-alexnet-owt.png"
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    preds = (gen / "fragments" / "figure-predictions.md").read_text()
+    assert "Not yet available" in preds and docsgen_figures.IMAGES_ENV in preds
+
+    photos = _photos(tmp_path / "photos")
+    monkeypatch.setenv(docsgen_figures.IMAGES_ENV, str(tmp_path / "photos"))
+    docsgen_figures.generate(Output(gen))
+    preds = (gen / "fragments" / "figure-predictions.md").read_text()
+    assert f"{len(photos)} photographs from this machine's" in preds
+    # one photograph's name gives its class: the tally counts only that one
+    assert "of 1 photographs whose names give their class" in preds
+    png = gen / "figures" / "predictions-imagenet-alexnet-owt.png"
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert im.size[1] > 2 * 96  # one row per photograph
+
+
+def test_figures_imagenet_checkpoint_named_by_env(tmp_path: Path, monkeypatch) -> None:
+    _no_imagenet(monkeypatch, tmp_path)
+    monkeypatch.setattr(docsgen_figures, "BUNDLED", tmp_path / "none")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv(docsgen_figures.IMAGENET_ENV, str(tmp_path / "empty"))
+    errors = pytest.importorskip("alexnet.errors")
+    with pytest.raises(errors.CheckpointError, match=r"ALEXNET_DOCS_IMAGENET: .*empty"):
+        docsgen_figures.generate(Output(tmp_path / "gen"))
+    monkeypatch.setenv(docsgen_figures.IMAGES_ENV, str(tmp_path / "empty"))
+    with pytest.raises(errors.DataError, match="ALEXNET_DOCS_IMAGES=.*no \\*.jpg"):
+        docsgen_figures.photographs()
+
+
+def test_figures_refuse_outputs_that_are_not_numbers() -> None:
+    np = pytest.importorskip("numpy")
+    errors = pytest.importorskip("alexnet.errors")
+    probs = np.full((2, 10), 0.1)
+    assert docsgen_figures._finite(probs, "net") is probs
+    probs[1, 3] = np.nan
+    with pytest.raises(errors.DataError, match="net: the net's outputs are not all finite"):
+        docsgen_figures._finite(probs, "net")
 
 
 def test_filter_grid_from_2012_layout_matrix() -> None:

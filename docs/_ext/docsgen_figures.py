@@ -139,9 +139,9 @@ def imagenet_origin(inf: Inference) -> str:
     what = (f"the published weight set {code(ws)}" if ws else
             f"an unpinned file {code(imported.get('file', inf.ckpt.path.name))}"
             if imported else f"the checkpoint {code(inf.ckpt.path.name)}")
-    return (f"ImageNet weights: {what}, architecture {code(inf.ckpt.arch)}, read from this "
-            f"machine ({code(inf.ckpt.path.parent.name)}; not part of the repository, and "
-            "not the 2012 weights, which were never released)")
+    return (f"ImageNet weights: {what}, architecture {code(inf.ckpt.arch)}, imported into "
+            f"this machine's folder {code(inf.ckpt.path.parent.name)} (not part of the "
+            "repository, and not the 2012 weights, which were never released)")
 
 
 def _slug(text: str) -> str:

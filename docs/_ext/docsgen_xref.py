@@ -102,7 +102,8 @@ def render_index(data: Any, groups: list[tuple[str, list[upstream_xref.Entry]]],
         "file, or to GitHub for the files without one.\n",
         "The names are found by Pygments' lexers (the highlighter of these pages), which "
         "tell code from comments and strings; definitions are then read from the token "
-        "stream. Local variables inside functions are left out.\n",
+        "stream. Local variables inside functions are left out; functions defined inside "
+        "functions are kept, as local functions.\n",
     ]
     out.append(
         f"On this build: {fmt_int(len(entries))} names from {n_files} files, "

@@ -306,13 +306,16 @@ def py_definitions(path: str, toks: list[Tok], text: str) -> list[Definition]:
         if t.kind in Name.Class or t.kind in Name.Function:
             stack = enclosing(t.line)
             owner = next((b[2] for b in reversed(stack) if b[1] == "class"), "")
-            in_def = any(b[1] == "def" for b in stack)
+            outer = next((b[2] for b in reversed(stack) if b[1] == "def"), "")
             if t.kind in Name.Class:
                 out.append(Definition(t.text, "class", Site(path, t.line), owner))
-            elif not in_def:
-                kind = "method" if stack and stack[-1][1] == "class" else "function"
-                out.append(Definition(t.text, kind, Site(path, t.line),
-                                      owner if kind == "method" else ""))
+            elif stack and stack[-1][1] == "class":
+                out.append(Definition(t.text, "method", Site(path, t.line), owner))
+            elif outer:
+                # a helper defined inside a function is still a name the code defines
+                out.append(Definition(t.text, "local function", Site(path, t.line), outer))
+            else:
+                out.append(Definition(t.text, "function", Site(path, t.line)))
             blocks.append((indent(t.line), "class" if t.kind in Name.Class else "def",
                            t.text))
             continue

@@ -68,7 +68,8 @@ def evaluate_stage(profile: Profile, fetched: str | Path, run: str | Path, out: 
     fd = read_fetched(fetched)
     device = str(settings.get("device", profile.train.get("device", "cpu")))
     inf = load_for_inference(run, device=device)
-    ds = load_dataset(fd.data, size=inf.stored_size, md5=fd.md5, progress=progress)
+    ds = load_dataset(fd.data, size=inf.stored_size, md5=fd.md5, progress=progress,
+                      splits=("test",))
     if ds.test is None:
         raise DataError(f"{fd.data}: no test split to evaluate on")
     if list(ds.classes) != list(inf.classes):

@@ -629,7 +629,8 @@ def _list_folder(path: Path, splits: tuple[str, ...] = SPLITS) -> list[tuple[str
                 if f.is_file() and _split_of(rel):
                     out.append((rel, f))
     if not out:
-        where = " or ".join(f"{'val' if sp == 'test' else sp}/<class>/" for sp in splits)
+        where = " or ".join("test/<class>/ or val/<class>/" if sp == "test"
+                            else f"{sp}/<class>/" for sp in splits)
         raise DataError(f"{path}: no images under {where}")
     return out
 

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("alexnet.modern.cli", "evaluate"),
     "predict": ("alexnet.modern.cli", "predict"),
     "original": ("alexnet.original.cli", "original"),
+    "imagenet": ("alexnet.imagenet.cli", "imagenet"),
     "tour": ("alexnet.original.museum.cli_tour", "tour"),
     "docs": ("alexnet.docs_build", "docs"),
     "cuda": ("alexnet.cuda.cli", "cuda"),

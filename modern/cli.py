@@ -21,7 +21,8 @@ VIEWS = click.Choice(["1", "9", "10"])
 @click.option("--arch", default="cifar10-80sec", show_default=True,
               help="Network name understood by build_model (e.g. cifar10-80sec, alexnet2012).")
 @click.option("--data", type=click.Path(), help="cifar-10-python.tar.gz, an image-folder tree "
-              "(train/<class>/, test/<class>/) or its .tar.gz.")
+              "(train/<class>/, test/<class>/ or val/<class>/) or its .tar.gz, or a 2012 "
+              "batch folder (batches.meta + data_batch_N).")
 @click.option("--out", type=click.Path(), required=True, help="Run folder, e.g. runs/NAME.")
 @click.option("--epochs", type=int, default=10, show_default=True)
 @click.option("--batch", type=int, default=128, show_default=True, help="Minibatch size.")
@@ -112,7 +113,8 @@ def train(ctx: click.Context, resume: bool, max_steps: int | None, **opts) -> No
 @click.option("--batch", type=int, default=256, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--cache", "cache_dir", type=click.Path())
-@click.option("--limit", type=int, help="Only the first N test images.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N test images "
+              "(only those are decoded).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def evaluate(checkpoint: str, data: str | None, views: str, json_out: str | None, batch: int,
              device: str, cache_dir: str | None, limit: int | None, progress: bool) -> None:

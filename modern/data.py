@@ -15,8 +15,10 @@ Sources (detected from the path):
     checked when the file carries the official name or when an md5 is given.
 ``image-folder``
     ``train/<class>/*`` and ``test/<class>/*`` (``val/`` is accepted for ``test/``),
-    as a folder or as a ``.tar``/``.tar.gz`` read directly. Classes are the sorted
-    folder names (for CIFAR-10 and ImageNet wnids that is the official order).
+    as a folder or as a ``.tar``/``.tar.gz`` read directly; a folder holding only
+    ``val/`` (or ``test/``) serves evaluation. Classes are the sorted folder names
+    (for CIFAR-10 and ImageNet wnids that is the official order), or the class list
+    the caller gives (a checkpoint's).
     Every image is brought to ``size`` x ``size`` the 2012 way: shorter side scaled
     to ``size``, then the central square (images already that size are untouched).
     ImageNet: ``size=256``; CIFAR: ``size=32``.
@@ -25,8 +27,16 @@ Bad images: grayscale, CMYK, palette and alpha images are converted to RGB; imag
 that cannot be decoded (truncated, not an image) are skipped, reported by name, and
 counted (``Dataset.skipped``).
 
-The 2012 batch format (``batches.meta`` + ``data_batch_N`` holding JPEG bytes) is read
-by the re-creation; it can plug in here with :func:`register_source`.
+``batches-2012``
+    The 2012 batch folders that ``alexnet original convert-cifar`` and
+    ``convert-images`` write (``batches.meta`` + ``data_batch_N``, pixels one image per
+    column; :mod:`.batchfolder`), of any square size; brought to ``size`` like an image
+    folder when the net wants another one.
+
+Only what is asked for is decoded: ``splits`` names the splits to load (evaluation asks
+for ``test`` alone, so the training split of ImageNet is never read to score a model)
+and ``limit`` stops each split after its first N images, in the split's sorted order.
+Other formats can plug in with :func:`register_source`.
 """
 
 from __future__ import annotations
@@ -52,6 +62,7 @@ import numpy as np
 
 from alexnet.errors import ChecksumError, DataError
 from alexnet.io import atomic_write_text, file_digests, fsync_path
+from alexnet.modern import batchfolder
 
 #: The official CIFAR-10 python tarball (docs/reference/recreation.md#recreation-datasets).
 CIFAR10_PYTHON_NAME = "cifar-10-python.tar.gz"
@@ -61,6 +72,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".t
                     ".webp")
 #: Bump when decoding changes, so old caches are not reused.
 CACHE_FORMAT = 1
+#: The splits a dataset can hold (``val/`` folders are served as ``test``).
+SPLITS = ("train", "test")
 
 
 # --------------------------------------------------------------------------------------
@@ -80,7 +93,9 @@ class Split:
 
 @dataclass
 class Dataset:
-    train: Split
+    """The loaded splits; ``train`` is None when only the test split was asked for."""
+
+    train: Split | None
     test: Split | None
     classes: list[str]
     source: dict[str, Any]
@@ -88,7 +103,10 @@ class Dataset:
 
     @property
     def image_size(self) -> int:
-        return int(self.train.images.shape[1])
+        split = self.train if self.train is not None else self.test
+        if split is None:
+            raise DataError(f"{self.source.get('path')}: no images loaded")
+        return int(split.images.shape[1])
 
 
 class BadImage(Exception):
@@ -341,13 +359,17 @@ def detect_source(path: Path) -> str:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     if path.is_dir():
+        if batchfolder.is_batch_folder(path):
+            return batchfolder.KIND
         if (path / "batches.meta").is_file() and (path / "data_batch_1").is_file():
             return "cifar-python"
         if (path / "cifar-10-batches-py" / "batches.meta").is_file():
             return "cifar-python"
-        if (path / "train").is_dir():
+        if any((path / d).is_dir() for d in ("train", "test", "val")):
             return "image-folder"
-        raise DataError(f"{path}: expected train/<class>/ images or the CIFAR-10 python batches")
+        raise DataError(f"{path}: expected train/<class>/ (or val/<class>/) images, the "
+                        "2012 batch files (batches.meta + data_batch_N) or the CIFAR-10 "
+                        "python batches")
     if _is_tar(path):
         if path.name == CIFAR10_PYTHON_NAME:
             return "cifar-python"
@@ -390,17 +412,30 @@ def load_dataset(
     fast_jpeg: bool = True,
     progress: bool = True,
     use_cache: bool = True,
+    splits: tuple[str, ...] = SPLITS,
+    limit: int | None = None,
+    classes: list[str] | None = None,
 ) -> Dataset:
     """Load (and cache) a dataset; ``size`` is the stored square size (32, or 256).
 
     ``size=None`` keeps CIFAR's native 32 and, for image folders, means 32 too.
+    ``splits`` are the splits to read (``("test",)`` to evaluate); ``limit`` decodes
+    only the first N images of each; ``classes`` labels an image folder by this list
+    (a checkpoint's) instead of its sorted folder names, refusing other folders.
     """
     path = Path(path).expanduser()
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    splits = tuple(splits)
+    if not splits or any(sp not in SPLITS for sp in splits):
+        raise DataError(f"splits {splits!r}: expected some of {', '.join(SPLITS)}")
+    if limit is not None and limit < 1:
+        raise DataError(f"limit {limit}: expected an integer >= 1")
     kind = detect_source(path)
     for k, _, loader in _EXTRA_SOURCES:
         if k == kind:
             return loader(path, size=size, cache_dir=cache, workers=workers, progress=progress)
+    if kind == batchfolder.KIND:
+        return _load_batch_folder(path, size, cache, splits, limit, progress, use_cache)
 
     extra: dict[str, Any] = {}
     if path.is_file():
@@ -415,7 +450,8 @@ def load_dataset(
     else:
         if md5 is not None:
             raise DataError(f"{path}: --md5 applies to a file, this is a folder")
-        files = _list_folder(path) if kind == "image-folder" else _list_cifar_dir(path)
+        files = (_list_folder(path, splits) if kind == "image-folder"
+                 else _list_cifar_dir(path))
         checksum = "manifest-sha256:" + _folder_manifest_digest(files)
 
     if kind == "cifar-python":
@@ -425,24 +461,129 @@ def load_dataset(
     else:
         size = size or 32
     src = SourceInfo(kind=kind, path=path, checksum=checksum, extra=extra)
-    key_text = json.dumps([CACHE_FORMAT, kind, checksum, size, bool(fast_jpeg)])
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:24]
-    entry = cache / f"{kind}-{key}"
+    if kind == "cifar-python":
+        # small enough to decode whole; cached once for every choice of splits
+        entry = _cache_entry(cache, kind, checksum, size, fast_jpeg)
+        ds = _read_cache(entry, src) if use_cache else None
+        if ds is None:
+            parts = _load_cifar(path)
+            whole = {"train": parts["train"], "test": parts["test"]}
+            ds = (_write_cache(entry, src, size, parts["classes"], whole, [], fast_jpeg)
+                  if use_cache else _make_dataset(src, size, parts["classes"], whole, [],
+                                                  fast_jpeg))
+        if classes is not None and list(classes) != ds.classes:
+            raise DataError(f"{path}: classes {ds.classes[:3]}... do not match the expected "
+                            f"{list(classes)[:3]}...")
+        return select(ds, splits, limit)
+    entry = _cache_entry(cache, kind, checksum, size, fast_jpeg, splits, limit, classes)
     if use_cache:
         ds = _read_cache(entry, src)
         if ds is not None:
             return ds
-    if kind == "cifar-python":
-        parts = _load_cifar(path)
-        tr_images, tr_labels = parts["train"]
-        te_images, te_labels = parts["test"]
-        classes, skipped = parts["classes"], []
-        splits = {"train": (tr_images, tr_labels), "test": (te_images, te_labels)}
-        if use_cache:
-            return _write_cache(entry, src, size, classes, splits, skipped, fast_jpeg)
-        return _make_dataset(src, size, classes, splits, skipped, fast_jpeg)
     return _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progress,
-                              use_cache)
+                              use_cache, splits, limit, classes)
+
+
+def _cache_entry(cache: Path, kind: str, checksum: str, size: int, fast_jpeg: bool,
+                 splits: tuple[str, ...] = SPLITS, limit: int | None = None,
+                 classes: list[str] | None = None) -> Path:
+    """The cache folder of one (source, size, splits, limit, class list) choice."""
+    parts: list[Any] = [CACHE_FORMAT, kind, checksum, size, bool(fast_jpeg)]
+    if tuple(splits) != SPLITS or limit is not None or classes is not None:
+        parts += [list(splits), limit, list(classes) if classes is not None else None]
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+    return cache / f"{kind}-{key}"
+
+
+def select(ds: Dataset, splits: tuple[str, ...], limit: int | None) -> Dataset:
+    """The dataset with only ``splits`` kept, each cut to its first ``limit`` images."""
+    def cut(sp: Split | None, name: str) -> Split | None:
+        if sp is None or name not in splits:
+            return None
+        if limit is None or limit >= len(sp):
+            return sp
+        return Split(sp.images[:limit], sp.labels[:limit])
+
+    return Dataset(train=cut(ds.train, "train"), test=cut(ds.test, "test"),
+                   classes=ds.classes, source=ds.source, skipped=ds.skipped)
+
+
+def _load_batch_folder(path: Path, size: int | None, cache: Path, splits: tuple[str, ...],
+                       limit: int | None, progress: bool, use_cache: bool) -> Dataset:
+    """A 2012 batch folder -> cached (N, size, size, 3) splits, one batch file at a time.
+
+    Images are written straight into the cache's memory-mapped arrays (an ImageNet-size
+    folder never has to fit in memory); a folder of another image size than ``size`` is
+    resized the way image folders are (shorter side, centre: the whole square).
+    """
+    from tqdm import tqdm
+
+    folder = batchfolder.open_batch_folder(path)
+    size = size or folder.size
+    checksum = "manifest-sha256:" + _folder_manifest_digest([(p.name, p) for p in folder.files])
+    src = SourceInfo(kind=batchfolder.KIND, path=path, checksum=checksum,
+                     extra={"stored_size": folder.size, "split_rule": folder.split_rule,
+                            "batches": {k: v for k, v in folder.splits.items()}})
+    entry = _cache_entry(cache, batchfolder.KIND, checksum, size, False, splits, limit)
+    if use_cache:
+        ds = _read_cache(entry, src)
+        if ds is not None:
+            return ds
+    wanted = [sp for sp in splits if folder.splits.get(sp)]
+    if not wanted:
+        raise DataError(f"{path}/batches.meta: no {' or '.join(splits)} batches")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp_root = Path(tempfile.mkdtemp(prefix=entry.name + ".tmp-", dir=entry.parent))
+    try:
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for sp in wanted:
+            nums = folder.splits[sp]
+            cap = (folder.cases_per_batch or 1) * len(nums)
+            if limit is not None:
+                cap = min(cap, limit)
+            arr = np.lib.format.open_memmap(tmp_root / f"{sp}_images.npy", mode="w+",
+                                            dtype=np.uint8, shape=(cap, size, size, 3))
+            labels: list[np.ndarray] = []
+            n = 0
+            bar = tqdm(total=len(nums), desc=f"reading {path.name} ({sp})", unit="batch",
+                       disable=not progress, leave=False)
+            for images, lab in batchfolder.iter_batches(folder, sp):
+                bar.update(1)
+                if limit is not None:
+                    images, lab = images[: limit - n], lab[: limit - n]
+                if size != folder.size:
+                    images = np.stack([_resize_square(im, size) for im in images])
+                if n + len(lab) > arr.shape[0]:  # a batch larger than num_cases_per_batch
+                    arr.flush()
+                    bigger = np.lib.format.open_memmap(
+                        tmp_root / f"{sp}_images.grow.npy", mode="w+", dtype=np.uint8,
+                        shape=(max(2 * arr.shape[0], n + len(lab)), size, size, 3))
+                    bigger[:n] = arr[:n]
+                    del arr
+                    os.replace(tmp_root / f"{sp}_images.grow.npy", tmp_root / f"{sp}_images.npy")
+                    arr = bigger
+                arr[n : n + len(lab)] = images
+                labels.append(lab)
+                n += len(lab)
+                if limit is not None and n >= limit:
+                    break
+            bar.close()
+            arr.flush()
+            out[sp] = (arr[:n], np.concatenate(labels) if labels else np.zeros(0, np.int64))
+        if use_cache:
+            return _finish_cache(entry, tmp_root, src, size, folder.classes, out, [], False)
+        return _make_dataset(src, size, folder.classes,
+                             {k: (np.array(a), b) for k, (a, b) in out.items()}, [], False)
+    finally:
+        if tmp_root.exists():
+            shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+def _resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """A square uint8 image to size x size (bicubic), as :func:`decode_image` would."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
 
 
 def _list_cifar_dir(path: Path) -> list[tuple[str, Path]]:
@@ -476,11 +617,11 @@ def _load_cifar(path: Path) -> dict[str, Any]:
         raise DataError(f"{path}: truncated or unreadable archive ({exc})") from None
 
 
-def _list_folder(path: Path) -> list[tuple[str, Path]]:
+def _list_folder(path: Path, splits: tuple[str, ...] = SPLITS) -> list[tuple[str, Path]]:
     out = []
     for split_dir in ("train", "test", "val"):
         root = path / split_dir
-        if not root.is_dir():
+        if not root.is_dir() or ("test" if split_dir == "val" else split_dir) not in splits:
             continue
         for cls in sorted(p for p in root.iterdir() if p.is_dir()):
             for f in sorted(cls.iterdir()):
@@ -488,20 +629,23 @@ def _list_folder(path: Path) -> list[tuple[str, Path]]:
                 if f.is_file() and _split_of(rel):
                     out.append((rel, f))
     if not out:
-        raise DataError(f"{path}: no images under train/<class>/")
+        where = " or ".join("test/<class>/ or val/<class>/" if sp == "test"
+                            else f"{sp}/<class>/" for sp in splits)
+        raise DataError(f"{path}: no images under {where}")
     return out
 
 
-def _iter_image_sources(path: Path, files: list[tuple[str, Path]]
+def _iter_image_sources(path: Path, files: list[tuple[str, Path]], wanted: set[str]
                         ) -> Iterator[tuple[str, bytes | Path]]:
-    """(relative name, bytes or file path) in a forward-only order (tar: archive order)."""
+    """(relative name, bytes or file path) of the ``wanted`` images in a forward-only
+    order (tar: archive order; the others are skipped without being read)."""
     if path.is_dir():
-        yield from files
+        yield from ((rel, p) for rel, p in files if rel in wanted)
         return
     try:
         with tarfile.open(path, mode="r|*") as tf:  # streaming: never seeks back in a .gz
             for m in tf:
-                if m.isfile() and _split_of(m.name):
+                if m.isfile() and m.name in wanted:
                     f = tf.extractfile(m)
                     if f is not None:
                         yield m.name, f.read()
@@ -524,7 +668,8 @@ def _tar_names(path: Path) -> list[str]:
         raise DataError(f"{path}: truncated or unreadable archive ({exc})") from None
 
 
-def _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progress, use_cache):
+def _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progress, use_cache,
+                       wanted_splits=SPLITS, limit=None, given_classes=None):
     from tqdm import tqdm
 
     names = [rel for rel, _ in files] if path.is_dir() else _tar_names(path)
@@ -533,14 +678,25 @@ def _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progre
     for n in names:
         sp = parsed[n]
         assert sp is not None
-        by_split[sp[0]].append(n)
-    if not by_split["train"]:
+        if sp[0] in wanted_splits:
+            by_split[sp[0]].append(n)
+    if "train" in wanted_splits and not by_split["train"]:
         raise DataError(f"{path}: no images under train/<class>/")
-    classes = sorted({parsed[n][1] for n in by_split["train"]})  # type: ignore[index]
+    if not any(by_split.values()):
+        raise DataError(f"{path}: no images under test/<class>/ or val/<class>/")
+    if given_classes is not None:
+        classes = list(given_classes)
+        where = "the expected classes"
+    else:
+        labelled = by_split["train"] or by_split["test"]
+        classes = sorted({parsed[n][1] for n in labelled})  # type: ignore[index]
+        where = "a train/ folder" if by_split["train"] else "the class list"
     cidx = {c: i for i, c in enumerate(classes)}
-    for n in by_split["test"]:
-        if parsed[n][1] not in cidx:  # type: ignore[index]
-            raise DataError(f"{path}: test class {parsed[n][1]!r} has no train/ folder")  # type: ignore[index]
+    for lst in by_split.values():
+        for n in lst:
+            if parsed[n][1] not in cidx:  # type: ignore[index]
+                raise DataError(f"{path}: class folder {parsed[n][1]!r} is not in {where} "  # type: ignore[index]
+                                f"({len(classes)} classes: {', '.join(classes[:3])}...)")
     # Sorted (class, name) order inside each split, whatever the archive order.
     slot: dict[str, tuple[str, int]] = {}
     counts = {}
@@ -549,6 +705,8 @@ def _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progre
             del by_split[sp]
             continue
         lst.sort(key=lambda n: (parsed[n][1], parsed[n][2]))  # type: ignore[index]
+        if limit is not None:
+            del lst[limit:]
         for i, n in enumerate(lst):
             slot[n] = (sp, i)
         counts[sp] = len(lst)
@@ -579,11 +737,11 @@ def _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progre
             except BadImage as exc:
                 return rel, None, exc.reason
 
-        bar = tqdm(total=len(names), desc=f"decoding {path.name}", unit="img",
+        bar = tqdm(total=len(slot), desc=f"decoding {path.name}", unit="img",
                    disable=not progress, leave=False)
         with ThreadPoolExecutor(max_workers=nw) as pool:
             pending: list = []
-            for item in _iter_image_sources(path, files):
+            for item in _iter_image_sources(path, files, set(slot)):
                 pending.append(pool.submit(work, item))
                 if len(pending) >= 4 * nw * 16:
                     _drain(pending[: len(pending) // 2], slot, arrays, ok, skipped, bar)
@@ -635,7 +793,7 @@ def _source_json(src: SourceInfo, size: int, fast_jpeg: bool) -> dict[str, Any]:
 
 
 def _make_dataset(src, size, classes, splits, skipped, fast_jpeg) -> Dataset:
-    tr = Split(*splits["train"])
+    tr = Split(*splits["train"]) if "train" in splits else None
     te = Split(*splits["test"]) if "test" in splits and len(splits["test"][1]) else None
     return Dataset(train=tr, test=te, classes=list(classes),
                    source=_source_json(src, size, fast_jpeg), skipped=list(skipped))
@@ -696,7 +854,7 @@ def _read_cache(entry: Path, src: SourceInfo) -> Dataset | None:
     source = dict(meta["source"])
     source["path"] = str(src.path)
     return Dataset(
-        train=Split(*splits["train"]),
+        train=Split(*splits["train"]) if "train" in splits else None,
         test=Split(*splits["test"]) if "test" in splits and meta["counts"]["test"] else None,
         classes=list(meta["classes"]), source=source,
         skipped=[(a, b) for a, b in meta.get("skipped", [])],

@@ -119,22 +119,27 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, *, vie
                         batch_size: int = 256, device: str = "cpu", cache_dir: str | None = None,
                         limit: int | None = None, build: Any | None = None,
                         progress: bool = True) -> dict[str, Any]:
-    """Test error of a checkpoint on a dataset's test split (default: the run's own data)."""
+    """Test error of a checkpoint on a dataset's test split (default: the run's own data).
+
+    Only the test split (``test/`` or ``val/``, or the test batches) is read, and with
+    ``limit`` only its first N images are decoded: scoring never decodes training data.
+    Image folders are labelled by the checkpoint's own class list, so a folder holding
+    only some of the classes is scored correctly and a class the net does not know is
+    refused.
+    """
     inf = load_for_inference(path, build=build, device=device)
     data = data or inf.ckpt.config.get("data", {}).get("path")
     if not data:
         raise CheckpointError(f"{inf.ckpt.path}: no data path recorded; pass --data")
-    ds = load_dataset(data, size=inf.stored_size, cache_dir=cache_dir, progress=progress)
+    known = list(inf.classes) if inf.ckpt.config.get("classes") else None
+    ds = load_dataset(data, size=inf.stored_size, cache_dir=cache_dir, progress=progress,
+                      splits=("test",), limit=limit, classes=known)
     if ds.test is None:
         raise DataError(f"{data}: no test/ (or val/) split to evaluate on")
-    if len(ds.classes) != len(inf.classes) or (
-        inf.ckpt.config.get("classes") and ds.classes != inf.classes
-    ):
+    if len(ds.classes) != len(inf.classes) or (known and ds.classes != known):
         raise DataError(f"{data}: classes {ds.classes[:3]}... do not match the checkpoint's "
                         f"{inf.classes[:3]}...")
     images, labels = ds.test.images, ds.test.labels
-    if limit:
-        images, labels = images[:limit], labels[:limit]
     res = evaluate(inf.model, images, labels, inf.aug, views=views, batch_size=batch_size,
                    device=inf.device, progress=progress)
     res.update({"checkpoint": str(inf.ckpt.path), "arch": inf.ckpt.arch, "data": str(data),

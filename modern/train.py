@@ -13,6 +13,10 @@ to an uninterrupted one on the CPU:
   ``(seed, epoch, batch)``, so no data-side RNG state has to be carried at all;
 * dropout draws from torch's global generator, whose state goes into every checkpoint.
 
+Under ``torchrun`` the run is data-parallel (:mod:`.distributed`): every process takes
+its share of each minibatch, DistributedDataParallel averages the gradients, rank 0
+alone writes checkpoints, metrics and the report; ``--batch`` stays the global batch.
+
 Like the 2012 driver, a non-finite cost stops the run (the last checkpoint survives).
 Ctrl-C asks the loop to stop after the current minibatch and save; a second Ctrl-C
 aborts at once, leaving the previous checkpoint intact (files are written atomically).
@@ -41,6 +45,7 @@ from alexnet.modern import checkpoint as ck
 from alexnet.modern.augment import Augmenter, default_crop_chunk, mean_image, rgb_pca
 from alexnet.modern.data import Dataset, Split, load_dataset
 from alexnet.modern.device import resolve_device
+from alexnet.modern.distributed import Distributed, from_environment
 from alexnet.modern.evaluate import evaluate
 from alexnet.modern.metrics import topk_credit, versions, write_json, write_report
 from alexnet.modern.update import Schedule, Update2012, load_schedule, parse_schedule
@@ -228,6 +233,8 @@ class TrainingRun:
     last_ckpt: Path | None
     log: Callable[[str], None]
     session_start: float  # time.perf_counter() when this session began
+    dist: Distributed | None = None  # this process's place in a torchrun job
+    forward: torch.nn.Module | None = None  # the model as the minibatches see it (DDP)
 
     @property
     def batches_per_epoch(self) -> int:
@@ -236,7 +243,14 @@ class TrainingRun:
     def wall(self) -> float:
         return self.wall_before + time.perf_counter() - self.session_start
 
-    def save(self, status: str) -> Path:
+    @property
+    def main(self) -> bool:
+        """The process that writes files (the only one, unless under torchrun)."""
+        return self.dist is None or self.dist.main
+
+    def save(self, status: str) -> Path | None:
+        if not self.main:
+            return self.last_ckpt
         state = {"history": self.history, "accum": self.accum, "wall_s": self.wall(),
                  "status": status}
         self.last_ckpt = ck.save_checkpoint(
@@ -245,6 +259,8 @@ class TrainingRun:
         return self.last_ckpt
 
     def write_metrics(self, status: str) -> None:
+        if not self.main:
+            return
         self.metrics["status"] = status
         self.metrics["wall_s"] = self.wall()
         write_json(self.out / "metrics.json", self.metrics)
@@ -271,10 +287,15 @@ def train(
     """
     run = setup_run(cfg, resume=resume, overrides=overrides, build=build,
                     log=log or tqdm.write)
-    status = run_epochs(run, stop=stop or StopFlag(), max_steps=max_steps, on_step=on_step)
-    if status != "finished":
-        return RunResult(status, run.out, run.last_ckpt, run.metrics)
-    return finish_run(run)
+    try:
+        status = run_epochs(run, stop=stop or StopFlag(), max_steps=max_steps,
+                            on_step=on_step)
+        if status != "finished":
+            return RunResult(status, run.out, run.last_ckpt, run.metrics)
+        return finish_run(run)
+    finally:
+        if run.dist is not None:
+            run.dist.close()
 
 
 def setup_run(cfg: TrainConfig, *, resume: bool = False,
@@ -292,6 +313,12 @@ def setup_run(cfg: TrainConfig, *, resume: bool = False,
     cfg, ckpt = _open_run(cfg, out, resume, overrides or {})
     cfg.validate()
     device = resolve_device(cfg.device)
+    dist = from_environment(device)
+    if dist is not None:
+        device = dist.device(device)
+        if not dist.main:  # one set of bars and messages: rank 0's
+            cfg.progress = False
+            log = _silent
     if ckpt is not None and "schedule" not in (overrides or {}):
         # the rules as they were when the run started (the file may have moved since)
         schedule = parse_schedule(ckpt.config.get("schedule_rules", []),
@@ -309,8 +336,12 @@ def setup_run(cfg: TrainConfig, *, resume: bool = False,
     model.to(device)
 
     size = stored_size_for(model, cfg.image_size)
+    if dist is not None and dist.local_rank != 0:
+        dist.barrier()  # the first process of each node decodes into the cache first
     ds = load_dataset(cfg.data, size=size, cache_dir=cfg.cache_dir, md5=cfg.md5,
                       workers=cfg.workers, progress=cfg.progress)
+    if dist is not None and dist.local_rank == 0:
+        dist.barrier()
     _check_data(ds, model, ckpt, cfg)
     train_split = _limit(ds.train, cfg.limit_train)
     test_split = _limit(ds.test, cfg.limit_test)
@@ -353,15 +384,19 @@ def setup_run(cfg: TrainConfig, *, resume: bool = False,
         extra=extra, pos=pos, history=history, accum=dict(st.get("accum", {})),
         wall_before=float(st.get("wall_s", 0.0)),
         last_ckpt=ckpt.path if ckpt is not None else None, log=log,
-        session_start=session_start,
+        session_start=session_start, dist=dist,
+        forward=dist.wrap(model, device) if dist is not None else model,
         metrics={
             "run": out.name, "status": "running", "config": {**run_config, **_flat(cfg)},
             "seed": cfg.seed, "versions": versions(), "device": str(device),
             "threads": torch.get_num_threads(), "epochs": history,
             "skipped_images": len(ds.skipped),
             "skipped": [{"file": a, "reason": b} for a, b in ds.skipped],
+            "distributed": ({"world_size": dist.world, "backend": dist.backend}
+                            if dist is not None else None),
         })
-    out.mkdir(parents=True, exist_ok=True)
+    if run.main:
+        out.mkdir(parents=True, exist_ok=True)
     if ds.skipped:
         log(f"skipped {len(ds.skipped)} unreadable image(s): "
             + "; ".join(f"{a} ({b})" for a, b in ds.skipped[:5])
@@ -443,13 +478,30 @@ def _train_minibatches(run: TrainingRun, e: int, cnoise: float, stop: StopFlag,
         b = pos["batch"]
         idx = order[b * cfg.batch : (b + 1) * cfg.batch]
         images = np.asarray(run.train_split.images[idx])
-        labels = torch.from_numpy(np.asarray(run.train_split.labels[idx], np.int64))
+        labels_np = np.asarray(run.train_split.labels[idx], np.int64)
         rng = np.random.default_rng([cfg.seed, e, b])
-        x = torch.from_numpy(run.aug.train_batch(images, rng, color_noise=cnoise))
-        x, labels = x.to(run.device), labels.to(run.device)
-        logits = model(x)
-        loss = run.coeff * F.cross_entropy(logits.float(), labels)
+        x_np = run.aug.train_batch(images, rng, color_noise=cnoise)
+        if run.dist is not None:  # this rank's share of the (whole-batch) augmentation
+            share = run.dist.share(len(idx))
+            x_np, labels_np = x_np[share], labels_np[share]
+        x, labels = torch.from_numpy(x_np).to(run.device), torch.from_numpy(labels_np).to(
+            run.device)
+        logits = (run.forward or model)(x)
+        k = len(labels_np)
+        ce = F.cross_entropy(logits.float(), labels) if k else logits.float().sum() * 0.0
+        loss = run.coeff * ce
         lv = float(loss.detach())
+        with torch.no_grad():
+            probs = torch.softmax(logits.detach().float(), 1).cpu().numpy()
+        credit = float(topk_credit(probs, labels_np, 1).sum()) if k else 0.0
+        stopping = False
+        if run.dist is not None:
+            # whole-minibatch figures on every rank (and one decision to stop), and each
+            # rank's loss weighted by its share, so DDP's mean gradient is the batch's
+            loss = loss * (k * run.dist.world / len(idx))
+            lsum, credit, k_all, stops = run.dist.sum(
+                [lv * k, credit, k, float(stop.is_set())], run.device)
+            lv, stopping, k = lsum / k_all, stops > 0, int(k_all)
         if not math.isfinite(lv):
             raise TrainingDiverged(
                 f"cost became {lv} at epoch {e + 1}, minibatch {b + 1}; the last good "
@@ -457,10 +509,6 @@ def _train_minibatches(run: TrainingRun, e: int, cnoise: float, stop: StopFlag,
         model.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()
-        with torch.no_grad():
-            probs = torch.softmax(logits.detach().float(), 1).cpu().numpy()
-        credit = topk_credit(probs, labels.cpu().numpy(), 1).sum()
-        k = len(idx)
         accum["loss_sum"] = accum.get("loss_sum", 0.0) + lv * k
         accum["correct"] = accum.get("correct", 0.0) + float(credit)
         accum["n"] = accum.get("n", 0.0) + k
@@ -471,9 +519,11 @@ def _train_minibatches(run: TrainingRun, e: int, cnoise: float, stop: StopFlag,
             bar.set_postfix(loss=f"{accum['loss_sum'] / accum['n']:.4f}")
         if on_step is not None:
             on_step(pos["step"])
-        if stop.is_set() or (max_steps is not None and pos["step"] >= max_steps):
+        if run.dist is None:  # alone, a Ctrl-C during this step stops after it
+            stopping = stop.is_set()
+        if stopping or (max_steps is not None and pos["step"] >= max_steps):
             accum["train_s"] = accum.get("train_s", 0.0) + time.perf_counter() - t0
-            status = "interrupted" if stop.is_set() else "stopped"
+            status = "interrupted" if stopping else "stopped"
             break
         if cfg.checkpoint_every and pos["step"] % cfg.checkpoint_every == 0 \
                 and pos["batch"] < nb:
@@ -493,7 +543,7 @@ def _end_epoch(run: TrainingRun, e: int, cnoise: float) -> None:
     test = (evaluate(run.model, test_split.images, test_split.labels, run.aug,
                      views=cfg.test_views, batch_size=cfg.eval_batch, device=run.device,
                      progress=cfg.progress)
-            if test_split is not None else {})
+            if test_split is not None and run.main else {})
     rates = run.opt.rates()
     row = {
         "epoch": e + 1,
@@ -525,7 +575,7 @@ def finish_run(run: TrainingRun) -> RunResult:
     """The final test error (the last epoch's, or again with ``final_views``); done."""
     cfg, history, test_split = run.cfg, run.history, run.test_split
     fv = cfg.final_views or cfg.test_views
-    if test_split is not None:
+    if test_split is not None and run.main:
         if history and fv == cfg.test_views and history[-1].get("test_top1_err") is not None:
             h = history[-1]
             final = {"n": len(test_split), "views": fv, "top1_err": h["test_top1_err"],
@@ -537,6 +587,10 @@ def finish_run(run: TrainingRun) -> RunResult:
         run.metrics["final"] = final
     run.write_metrics("finished")
     return RunResult("finished", run.out, run.last_ckpt, run.metrics)
+
+
+def _silent(message: str) -> None:
+    """The log of the ranks other than 0 (rank 0 speaks for the job)."""
 
 
 def _flat(cfg: TrainConfig) -> dict[str, Any]:

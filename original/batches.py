@@ -27,14 +27,18 @@ Python-2 readable) and read back through the restricted unpickler.
 from __future__ import annotations
 
 import io
+import os
 import re
+import shutil
 import tarfile
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from alexnet.color_pca import PixelMoments, color_pca_2012, image_step
 from alexnet.errors import DataError
 from alexnet.original import pickling
 from alexnet.registry import CIFAR10_CLASSES
@@ -179,22 +183,6 @@ def resize_center(img, size: int = 256):
     return img.crop((left, top, left + size, top + size))
 
 
-def color_pca(data: np.ndarray, max_pixels: int = 2_000_000,
-              rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-component standard deviations and eigenvectors (as columns) of the RGB pixel
-    covariance, the ``color_pca`` pair the colour noise reads
-    (docs/reference/recreation.md#recreation-augmentation)."""
-    rng = rng or np.random.default_rng(0)
-    rgb = data.reshape(3, -1)
-    if rgb.shape[1] > max_pixels:
-        rgb = rgb[:, rng.choice(rgb.shape[1], max_pixels, replace=False)]
-    cov = np.cov(rgb.astype(np.float64))
-    vals, vecs = np.linalg.eigh(cov)
-    order = np.argsort(vals)[::-1]
-    return (np.sqrt(np.maximum(vals[order], 0)).astype(np.float32),
-            vecs[:, order].astype(np.float32))
-
-
 # --------------------------------------------------------------------------------------
 # CIFAR-10
 
@@ -275,14 +263,18 @@ def _load_split(source: Path, split: str, classes: list[str], size: int):
 
 
 def convert_cifar10(source: str | Path, out: str | Path, *, batch_size: int = 10000,
-                    seed: int = 0, limit: int | None = None) -> dict[str, Any]:
+                    seed: int = 0, limit: int | None = None,
+                    progress: bool = True) -> dict[str, Any]:
     """CIFAR-10 (official python tarball, or an image-folder dir/tarball) -> 2012 batches.
 
     Training images become ``data_batch_1..k`` (``batch_size`` each, shuffled once with
     ``seed`` when they come from class folders, which are sorted by class), the test set
     the next number. ``limit`` keeps only that many images per split (for quick tests).
+    ``batches.meta`` records the split (``train_batches``, ``test_batches``).
     Returns a summary dict (folder, batch numbers, counts, train/test ranges).
     """
+    from tqdm import tqdm
+
     source, out = Path(source), Path(out)
     if not source.exists():
         raise DataError(f"{source}: no such file or folder")
@@ -315,16 +307,23 @@ def convert_cifar10(source: str | Path, out: str | Path, *, batch_size: int = 10
         te_data, te_labels, te_names = te_data[:, :limit], te_labels[:limit], te_names[:limit]
     nums = []
     n = tr_data.shape[1]
-    for k, s in enumerate(range(0, n, batch_size), start=1):
+    starts = range(0, n, batch_size)
+    bar = tqdm(total=len(starts) + 1, desc=f"writing {out.name}", unit="batch",
+               disable=not progress, leave=False)
+    for k, s in enumerate(starts, start=1):
         write_batch(out, k, tr_data[:, s:s + batch_size], tr_labels[s:s + batch_size],
                     batch_label=f"training batch {k}", filenames=tr_names[s:s + batch_size])
         nums.append(k)
+        bar.update(1)
     test_num = nums[-1] + 1
     write_batch(out, test_num, te_data, te_labels, batch_label="testing batch",
                 filenames=te_names)
+    bar.update(1)
+    bar.close()
     mean = tr_data.astype(np.float64).mean(axis=1)
     write_meta(out, label_names=names, data_mean=mean, num_cases_per_batch=batch_size,
-               extra={"img_size": 32, "dp_type": "cifar", "source": source.name})
+               extra={"img_size": 32, "dp_type": "cifar", "source": source.name,
+                      "train_batches": nums, "test_batches": [test_num]})
     return {"folder": str(out), "train_batches": nums, "test_batch": test_num,
             "train_images": int(n), "test_images": int(te_data.shape[1]),
             "train_range": f"{nums[0]}-{nums[-1]}" if len(nums) > 1 else str(nums[0]),
@@ -355,75 +354,143 @@ def _photo_label(path: Path, root: Path) -> str:
                     "them <wnid>_<anything>)")
 
 
+def _existing_split(source: Path) -> dict[str, Path] | None:
+    """``train/`` with ``val/`` and/or ``test/`` beside it (class folders inside): a split
+    the photographs already have (ILSVRC's, as ``alexnet imagenet prepare`` writes it)."""
+    found = {sp: source / sp for sp in SPLIT_FOLDERS if (source / sp).is_dir()}
+    if "train" not in found:
+        return None
+    return found
+
+
+#: Split folders a photo collection may already have, in the order their batches are written.
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
 def convert_image_folder(source: str | Path, out: str | Path, *, batch_size: int = 1024,
                          size: int = 256, test_fraction: float = 0.0, seed: int = 0,
-                         label_names: list[str] | None = None) -> dict[str, Any]:
+                         label_names: list[str] | None = None,
+                         progress: bool = True) -> dict[str, Any]:
     """A folder of photographs -> 2012 batches of size x size images.
 
     Classes come from sub-folders (``<class>/<image>``) or, in a flat folder, from an
     ILSVRC ``n########`` prefix of the file name. Each image: shorter side to ``size``,
-    central square (grayscale and palette images become RGB). With ``test_fraction`` > 0
-    the last batches hold a held-out share. The meta gets data_mean and color_pca over
-    the training images.
+    central square (grayscale and palette images become RGB).
+
+    A folder that is already split (``train/`` with ``val/`` and/or ``test/``, class
+    folders inside) keeps its split: the training batches come first, then the
+    validation and the test batches, each split shuffled once on its own; ``batches.meta``
+    records which numbers hold which split (``train_batches``, ``test_batches`` — the
+    validation batches when there are any, as ILSVRC scores on them — and
+    ``split_batches`` with all three). Otherwise all images are pooled and, with
+    ``test_fraction`` > 0, the last batches hold a held-out share. The meta gets
+    data_mean and color_pca over the training images (:mod:`alexnet.color_pca`).
+
+    The batches are written into a temporary folder beside ``out`` and moved into
+    place at the end, so an unreadable image leaves nothing half-written.
     """
     from PIL import Image
+    from tqdm import tqdm
 
     source, out = Path(source), Path(out)
     if not source.is_dir():
         raise DataError(f"{source}: not a folder of images")
-    files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
-    if not files:
-        raise DataError(f"{source}: no images found")
-    labels_txt = [_photo_label(p, source) for p in files]
-    classes = list(label_names) if label_names else sorted(set(labels_txt))
-    for lab, p in zip(labels_txt, files, strict=True):
-        if lab not in classes:
-            raise DataError(f"{p}: class {lab!r} is not in the given label names")
-    perm = np.random.default_rng(seed).permutation(len(files))
-    files = [files[i] for i in perm]
-    labels = [classes.index(labels_txt[i]) for i in perm]
-    n_test = int(round(len(files) * test_fraction))
-    n_train = len(files) - n_test
-    out.mkdir(parents=True, exist_ok=True)
-    mean_acc = np.zeros(3 * size * size, dtype=np.float64)
-    pca_sample = []
+    given = _existing_split(source)
+    if given and test_fraction:
+        raise DataError(f"{source}: already split into {'/, '.join(given)}/; a test "
+                        "fraction applies only to a folder that is not split")
+    roots = given or {"": source}
+    found: dict[str, list[tuple[Path, str]]] = {}
+    for sp, root in roots.items():
+        files = sorted(p for p in root.rglob("*")
+                       if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+        found[sp] = [(p, _photo_label(p, root)) for p in files]
+    if not any(found.values()) or (given and not found["train"]):
+        raise DataError(f"{source}: no images found"
+                        + (" under train/<class>/" if given else ""))
+    seen = sorted({lab for items in found.values() for _, lab in items})
+    classes = list(label_names) if label_names else (
+        sorted({lab for _, lab in found["train"]}) if given else seen)
+    for items in found.values():
+        for p, lab in items:
+            if lab not in classes:
+                where = "the given label names" if label_names else "train/"
+                raise DataError(f"{p}: class {lab!r} is not in {where}")
     rng = np.random.default_rng(seed)
-    nums: list[int] = []
-    split_at = None
-    for start, stop in _spans(n_train, batch_size) + [(n_train + s, n_train + e)
-                                                      for s, e in _spans(n_test, batch_size)]:
-        cols = []
-        for p in files[start:stop]:
-            try:
-                with Image.open(p) as img:
-                    img.load()
-                    cols.append(image_to_column(resize_center(img, size)))
-            except DataError:
-                raise
-            except Exception as exc:
-                raise DataError(f"{p}: cannot decode image ({exc})") from None
-        data = np.stack(cols, axis=1)
-        if stop <= n_train:
-            mean_acc += data.sum(axis=1, dtype=np.float64)
-            take = rng.choice(data.shape[1], size=min(8, data.shape[1]), replace=False)
-            pca_sample.append(data[:, take])
-        elif split_at is None:
-            split_at = len(nums) + 1
-        num = len(nums) + 1
-        write_batch(out, num, data, labels[start:stop], batch_label=f"batch {num}",
-                    filenames=[str(p.relative_to(source)) for p in files[start:stop]])
-        nums.append(num)
-    mean = mean_acc / max(n_train, 1)
-    sample = np.concatenate(pca_sample, axis=1) if pca_sample else np.zeros((3 * size * size, 1))
-    stdevs, vecs = color_pca(sample.reshape(3, -1))
-    write_meta(out, label_names=classes, data_mean=mean, num_cases_per_batch=batch_size,
-               extra={"img_size": size, "color_pca": (stdevs, vecs), "batch_size": batch_size,
-                      "dp_type": "inet-lr-cropped", "source": source.name})
-    train_nums = nums[:split_at - 1] if split_at else nums
-    test_nums = nums[split_at - 1:] if split_at else []
-    return {"folder": str(out), "batches": nums, "train_images": n_train, "test_images": n_test,
-            "classes": len(classes), "train_range": _range(train_nums),
-            "test_range": _range(test_nums)}
+    plan: list[tuple[str, list[tuple[Path, str]]]] = []  # (split, shuffled images)
+    for sp, items in found.items():
+        perm = rng.permutation(len(items))
+        plan.append((sp, [items[i] for i in perm]))
+    if not given:
+        items = plan[0][1]
+        n_test = int(round(len(items) * test_fraction))
+        plan = [("train", items[: len(items) - n_test]), ("test", items[len(items) - n_test:])]
+    n_train = len(plan[0][1])
+    step = image_step(n_train, size * size)
+    moments = PixelMoments()
+    mean_acc = np.zeros(3 * size * size, dtype=np.float64)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    split_batches: dict[str, list[int]] = {}
+    num = 0
+    bar = tqdm(total=sum(len(items) for _, items in plan), desc=f"converting {source.name}",
+               unit="img", disable=not progress, leave=False)
+    try:
+        for sp, items in plan:
+            for start, stop in _spans(len(items), batch_size):
+                cols = []
+                for p, _ in items[start:stop]:
+                    try:
+                        with Image.open(p) as img:
+                            img.load()
+                            cols.append(image_to_column(resize_center(img, size)))
+                    except Exception as exc:  # PIL raises many types for broken files
+                        raise DataError(f"{p}: cannot decode image ({exc})") from None
+                    bar.update(1)
+                data = np.stack(cols, axis=1)
+                if sp == "train":
+                    mean_acc += data.sum(axis=1, dtype=np.float64)
+                    for k in range(start, stop):
+                        if k % step == 0:
+                            moments.add_columns(data[:, k - start : k - start + 1])
+                num += 1
+                write_batch(tmp, num, data, [classes.index(lab) for _, lab in items[start:stop]],
+                            batch_label=f"{sp or 'training'} batch {num}",
+                            filenames=[str(p.relative_to(source)) for p, _ in items[start:stop]])
+                split_batches.setdefault(sp, []).append(num)
+        bar.close()
+        stdevs, vecs = color_pca_2012(*moments.pca()) if moments.count else (
+            np.zeros(3, np.float32), np.eye(3, dtype=np.float32))
+        test_nums = split_batches.get("val") or split_batches.get("test") or []
+        write_meta(tmp, label_names=classes, data_mean=mean_acc / max(n_train, 1),
+                   num_cases_per_batch=batch_size,
+                   extra={"img_size": size, "color_pca": (stdevs, vecs),
+                          "batch_size": batch_size, "dp_type": "inet-lr-cropped",
+                          "source": source.name,
+                          "train_batches": split_batches.get("train", []),
+                          "test_batches": test_nums, "split_batches": split_batches,
+                          "kept_split": bool(given)})
+        _move_into(tmp, out)
+    finally:
+        bar.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    counts = {sp: len(items) for sp, items in plan}
+    return {"folder": str(out), "batches": list(range(1, num + 1)),
+            "train_images": counts.get("train", 0),
+            "test_images": counts.get("val", 0) or counts.get("test", 0),
+            "images": counts, "kept_split": bool(given), "classes": len(classes),
+            "train_range": _range(split_batches.get("train", [])),
+            "test_range": _range(test_nums),
+            "ranges": {sp: _range(v) for sp, v in split_batches.items()}}
+
+
+def _move_into(tmp: Path, out: Path) -> None:
+    """Move the finished files of ``tmp`` into ``out`` (batches first, the meta last)."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in tmp.iterdir())
+    names.sort(key=lambda n: n == "batches.meta")
+    for name in names:
+        os.replace(tmp / name, out / name)
 
 
 def _spans(n: int, size: int) -> list[tuple[int, int]]:

@@ -1,123 +1,34 @@
 """ILSVRC-2012 input: the devkit and ``alexnet imagenet prepare`` on files built here.
 
-The fixture writes a miniature of the three official files in their real formats: a
-training tar holding one tar per class, a flat validation tar, and a devkit ``.tar.gz``
-with ``data/meta.mat`` (a MATLAB struct array written by scipy, non-leaf synset
-included) and the validation ground truth. The images carry the known quirks: a CMYK
-JPEG (the known validation one and an unexpected one), the PNG named .JPEG, a grayscale
-image and an unreadable file. Class ids are deliberately not in WordNet-id order.
+The official files are built in their real formats by tests/fixtures/ilsvrc.py (the
+quirks included: CMYK, grayscale, a PNG named .JPEG, an unreadable file).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import tarfile
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from fixtures.ilsvrc import (
+    VAL_NAMES,
+    ground_truth,
+    jpeg,
+    meta_mat,
+    tar_bytes,
+    train_images,
+    write_archives,
+    write_folders,
+)
 from PIL import Image
-from scipy.io import savemat
 
 from alexnet.cli import cli
 from alexnet.errors import DataError
 from alexnet.imagenet import devkit as dk
 from alexnet.imagenet.prepare import prepare
 from alexnet.modern.data import decode_image, load_dataset
-
-# (ILSVRC2012_ID, wnid, words): ids not in wnid order, as in the real devkit
-CLASSES = [(1, "n02105855", "Shetland sheepdog, Shetland sheep dog, Shetland"),
-           (2, "n01440764", "tench, Tinca tinca"),
-           (3, "n01443537", "goldfish, Carassius auratus")]
-VAL_NAMES = ["ILSVRC2012_val_00000001.JPEG", "ILSVRC2012_val_00000002.JPEG",
-             "ILSVRC2012_val_00000003.JPEG", "ILSVRC2012_val_00019877.JPEG"]
-
-
-def meta_mat(classes=CLASSES, parent: bool = True) -> bytes:
-    dt = [(f, "O") for f in ("ILSVRC2012_ID", "WNID", "words", "gloss", "num_children",
-                             "children", "wordnet_height", "num_train_images")]
-    rows = [(i, w, words, 0) for i, w, words in classes]
-    if parent:
-        rows.append((len(classes) + 1, "n00015388", "animal, animate being", len(classes)))
-    arr = np.empty((len(rows), 1), dtype=dt)
-    for k, (i, w, words, nc) in enumerate(rows):
-        arr[k, 0] = (np.array([[i]], np.uint16), w, words, "a gloss",
-                     np.array([[nc]], np.uint8), np.zeros((1, nc)), np.array([[0]]),
-                     np.array([[2]]))
-    buf = io.BytesIO()
-    savemat(buf, {"synsets": arr})
-    return buf.getvalue()
-
-
-def ground_truth(n: int = 19877) -> str:
-    """Labels (devkit ids) for images 1..n: image i has id (i % 3) + 1."""
-    return "".join(f"{i % 3 + 1}\n" for i in range(1, n + 1))
-
-
-def jpeg(w: int, h: int, seed: int, mode: str = "RGB", fmt: str = "JPEG") -> bytes:
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    img = Image.fromarray(arr).convert(mode)
-    buf = io.BytesIO()
-    img.save(buf, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return buf.getvalue()
-
-
-def _tar_bytes(files: dict[str, bytes], gz: bool = False) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def train_images() -> dict[str, dict[str, bytes]]:
-    return {
-        "n01440764": {"n01440764_10026.JPEG": jpeg(64, 40, 1),
-                      "n01440764_cmyk.JPEG": jpeg(40, 50, 2, mode="CMYK")},
-        "n01443537": {"n01443537_2.JPEG": jpeg(30, 30, 3, mode="L"),
-                      "n01443537_broken.JPEG": jpeg(30, 30, 4)[:60]},
-        "n02105855": {"n02105855_2933.JPEG": jpeg(50, 36, 5, fmt="PNG"),
-                      "n02105855_7.JPEG": jpeg(256, 256, 6)},
-    }
-
-
-def val_images() -> dict[str, bytes]:
-    return {VAL_NAMES[0]: jpeg(80, 60, 7), VAL_NAMES[1]: jpeg(60, 80, 8),
-            VAL_NAMES[2]: jpeg(33, 47, 9), VAL_NAMES[3]: jpeg(40, 40, 10, mode="CMYK")}
-
-
-def write_archives(root, train=None, val=None, meta=None, gt=None, devkit=True):
-    root.mkdir(parents=True, exist_ok=True)
-    train = train_images() if train is None else train
-    (root / "ILSVRC2012_img_train.tar").write_bytes(_tar_bytes(
-        {f"{wnid}.tar": _tar_bytes(files) for wnid, files in train.items()}))
-    (root / "ILSVRC2012_img_val.tar").write_bytes(_tar_bytes(val or val_images()))
-    if devkit:
-        kit = {"ILSVRC2012_devkit_t12/data/meta.mat": meta or meta_mat(),
-               "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt":
-                   (gt if gt is not None else ground_truth()).encode()}
-        (root / "ILSVRC2012_devkit_t12.tar.gz").write_bytes(_tar_bytes(kit, gz=True))
-    return root
-
-
-def write_folders(root):
-    for wnid, files in train_images().items():
-        for name, data in files.items():
-            (root / "train" / wnid).mkdir(parents=True, exist_ok=True)
-            (root / "train" / wnid / name).write_bytes(data)
-    (root / "val").mkdir(parents=True)
-    for name, data in val_images().items():
-        (root / "val" / name).write_bytes(data)
-    (root / "ILSVRC2012_devkit_t12" / "data").mkdir(parents=True)
-    (root / "ILSVRC2012_devkit_t12" / "data" / "meta.mat").write_bytes(meta_mat())
-    (root / "ILSVRC2012_devkit_t12" / "data" /
-     "ILSVRC2012_validation_ground_truth.txt").write_text(ground_truth())
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -252,9 +163,8 @@ def test_prepare_only_val(tmp_path):
 
 
 @pytest.fixture
-def alexnet_cli(monkeypatch):
-    """The real ``alexnet`` group with ``imagenet`` registered (as alexnet/cli.py will)."""
-    monkeypatch.setitem(cli.lazy, "imagenet", ("alexnet.imagenet.cli", "imagenet"))
+def alexnet_cli():
+    """The real ``alexnet`` group, as a user calls it."""
     return lambda *args: CliRunner().invoke(cli, list(args))
 
 
@@ -275,7 +185,7 @@ def test_bad_input_devkit_missing(tmp_path, alexnet_cli):
 def test_bad_input_ground_truth_missing(tmp_path, alexnet_cli):
     src = write_archives(tmp_path / "src", devkit=False)
     kit = {"ILSVRC2012_devkit_t12/data/meta.mat": meta_mat()}
-    (src / "ILSVRC2012_devkit_t12.tar.gz").write_bytes(_tar_bytes(kit, gz=True))
+    (src / "ILSVRC2012_devkit_t12.tar.gz").write_bytes(tar_bytes(kit, gz=True))
     _bad(alexnet_cli, src, "has no data/ILSVRC2012_validation_ground_truth.txt")
 
 
@@ -305,9 +215,9 @@ def test_cli_prepare_reports(tmp_path, alexnet_cli):
 def test_corrupt_class_tar_stops_with_one_line(tmp_path):
     """A class tar that is not a tar fails in its worker process; the error comes back."""
     src = write_archives(tmp_path / "src")
-    outer = {f"{w}.tar": _tar_bytes(files) for w, files in train_images().items()}
+    outer = {f"{w}.tar": tar_bytes(files) for w, files in train_images().items()}
     outer["n01443537.tar"] = b"\x00garbage" * 200
-    (src / "ILSVRC2012_img_train.tar").write_bytes(_tar_bytes(outer))
+    (src / "ILSVRC2012_img_train.tar").write_bytes(tar_bytes(outer))
     with pytest.raises(DataError, match="n01443537: unreadable tar data") as info:
         prepare(src, tmp_path / "out", splits=["train"], workers=2, progress=False)
     assert "\n" not in str(info.value)

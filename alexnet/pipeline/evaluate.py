@@ -68,7 +68,8 @@ def evaluate_stage(profile: Profile, fetched: str | Path, run: str | Path, out: 
     fd = read_fetched(fetched)
     device = str(settings.get("device", profile.train.get("device", "cpu")))
     inf = load_for_inference(run, device=device)
-    ds = load_dataset(fd.data, size=inf.stored_size, md5=fd.md5, progress=progress)
+    ds = load_dataset(fd.data, size=inf.stored_size, md5=fd.md5, progress=progress,
+                      splits=("test",))
     if ds.test is None:
         raise DataError(f"{fd.data}: no test split to evaluate on")
     if list(ds.classes) != list(inf.classes):
@@ -119,7 +120,7 @@ def evaluate_stage(profile: Profile, fetched: str | Path, run: str | Path, out: 
 def _evaluate_original(inf, prepared: Path, out: Path, views: list[int], n: int,
                        port_probs: dict[int, np.ndarray], labels: np.ndarray, batch: int,
                        echo) -> dict[str, Any]:
-    """The 2012 side: 2012 checkpoint -> numpy engine, fed by the 2012 data provider."""
+    """The 2012 side of the stage, on the batch files the prepare stage wrote."""
     batches_dir = prepared / "batches"
     info = read_json(prepared / "dataset.json") or {}
     binfo = info.get("batches")
@@ -127,12 +128,25 @@ def _evaluate_original(inf, prepared: Path, out: Path, views: list[int], n: int,
         return {"status": "skipped", "why": "no 2012 batch files (prepare.batches is off)"}
     if not binfo.get("test_batch"):
         return {"status": "skipped", "why": "no test batch among the 2012 batch files"}
+    return evaluate_recreation(inf, batches_dir, int(binfo["test_batch"]), out, views, n,
+                               port_probs, labels, batch, echo)
+
+
+def evaluate_recreation(inf, batches_dir: Path, test_batch: int, out: Path,
+                        views: list[int], n: int, port_probs: dict[int, np.ndarray],
+                        labels: np.ndarray, batch: int, echo=click.echo) -> dict[str, Any]:
+    """The 2012 re-creation on a port checkpoint: its weights as a 2012 checkpoint
+    (``out/checkpoint-2012``) -> the numpy engine, fed by the 2012 data provider from
+    ``data_batch_<test_batch>`` of a 2012 batch folder; scored beside the port's
+    probabilities of the same images (``port_probs`` per view count, in batch order).
+    ``n`` > 0 keeps the first n images. Any 2012 batch folder serves: the prepare
+    stage's, or what ``alexnet original convert-images`` wrote."""
     try:
         engine, provider_for = _engine_from_port(inf, out / "checkpoint-2012")
     except ConfigError as exc:
         return {"status": "skipped", "why": f"the 2012 engine cannot run this net ({exc})"}
     meta = b2012.read_meta(batches_dir)
-    dic = b2012.read_batch(batches_dir, int(binfo["test_batch"]), meta)
+    dic = b2012.read_batch(batches_dir, test_batch, meta)
     total = dic["data"].shape[1]
     n = total if n <= 0 else min(n, total)
     if not np.array_equal(dic["labels"][:n], labels[:n]):

@@ -84,7 +84,8 @@ def write_batches(ds, out: Path, *, mean: np.ndarray, pca_vals: np.ndarray,
     dp_type = "cifar" if size == 32 else "inet-lr-cropped"
     batches.write_meta(out, label_names=list(ds.classes), data_mean=mean_cols,
                        num_cases_per_batch=batch_size,
-                       extra={"img_size": size, "dp_type": dp_type,
+                       extra={"img_size": size, "dp_type": dp_type, "train_batches": nums,
+                              "test_batches": [test_num] if test_num else [],
                               "color_pca": (np.sqrt(np.maximum(pca_vals, 0)).astype(np.float32),
                                             np.asarray(pca_vecs, np.float32))})
     return {"folder": "batches", "train_batches": nums, "test_batch": test_num,

@@ -63,11 +63,14 @@ def shownet(args: tuple[str, ...]) -> None:
 @click.option("--batch-size", default=10000, show_default=True, help="Images per batch file.")
 @click.option("--limit", type=int, default=None, help="Keep only this many images per split.")
 @click.option("--seed", default=0, show_default=True, help="Shuffle seed (image folders).")
-def convert_cifar(source: str, out: str, batch_size: int, limit: int | None, seed: int) -> None:
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def convert_cifar(source: str, out: str, batch_size: int, limit: int | None, seed: int,
+                  progress: bool) -> None:
     """CIFAR-10 (python tarball, or an image-folder dir/tarball) -> 2012 data batches."""
     from alexnet.original.batches import convert_cifar10
 
-    summary = convert_cifar10(source, out, batch_size=batch_size, limit=limit, seed=seed)
+    summary = convert_cifar10(source, out, batch_size=batch_size, limit=limit, seed=seed,
+                              progress=progress)
     click.echo(json.dumps(summary, indent=2))
 
 
@@ -76,15 +79,23 @@ def convert_cifar(source: str, out: str, batch_size: int, limit: int | None, see
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--batch-size", default=1024, show_default=True)
 @click.option("--size", default=256, show_default=True, help="Image side after resizing.")
-@click.option("--test-fraction", default=0.0, show_default=True)
+@click.option("--test-fraction", default=0.0, show_default=True,
+              help="Held-out share of a folder that is not split yet (a folder with "
+              "train/ and val/ or test/ keeps its own split).")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
 def convert_images(source: str, out: str, batch_size: int, size: int, test_fraction: float,
-                   seed: int) -> None:
-    """A folder of photographs -> 2012 batches (shorter side to 256, centre 256x256)."""
+                   seed: int, progress: bool) -> None:
+    """A folder of photographs -> 2012 batches (shorter side to 256, centre 256x256).
+
+    A folder already split into train/ and val/ (or test/), as `alexnet imagenet
+    prepare` writes it, keeps that split; batches.meta records the batch numbers of each.
+    """
     from alexnet.original.batches import convert_image_folder
 
     summary = convert_image_folder(source, out, batch_size=batch_size, size=size,
-                                   test_fraction=test_fraction, seed=seed)
+                                   test_fraction=test_fraction, seed=seed,
+                                   progress=progress)
     click.echo(json.dumps(summary, indent=2))
 
 

@@ -4,6 +4,11 @@ Every problem a user can cause (a bad cfg file, a truncated image, a checkpoint 
 wrong net, a tampered download) is raised as an :class:`AlexNetError`. The CLI prints
 its one-line message and exits with status 2, so nobody sees a traceback for a mistake
 in their input, and library callers can still catch one type.
+
+The CLI's error boundary (:mod:`alexnet.cli`) also turns the failures of the machine
+rather than of the input (``OSError``: permissions, read-only or full disks, a file where
+a folder is expected; ``MemoryError``) into one line with exit 2. Anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -62,3 +67,15 @@ class ChecksumError(AlexNetError):
 
 class BackendUnavailable(AlexNetError):
     """The requested compute backend cannot run on this machine (says why)."""
+
+
+class LimitError(AlexNetError):
+    """A size read from a file exceeds the bound this package sets for it.
+
+    Raised before anything of that size is allocated; the message names the file, the
+    field, the value and the bound, so a genuinely larger input can be recognised as such.
+    """
+
+
+class FolderBusy(AlexNetError):
+    """Another process holds the lock of a folder (a run, a cache entry) this one needs."""

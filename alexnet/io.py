@@ -8,11 +8,17 @@ atomic within one file system), flush and ``fsync`` it, ``os.replace`` it over t
 name, then ``fsync`` the folder so that the rename itself is on disk. On any failure the
 temporary file is removed and the old file is untouched.
 
-File modes. ``tempfile.mkstemp`` creates its file as 0600, and the writers of this project
-differ in what they want: caches, checkpoints and metrics have been private (0600), while
-pickles, reports, downloads and generated docs get the usual mode (0666 minus the umask).
-Every writer names its choice with ``mode=``: ``"private"`` (0600, the default),
-``"umask"`` (what ``open()`` would give), or an explicit number such as ``0o644``.
+File modes. ``tempfile.mkstemp`` creates its file as 0600; every file written here gets
+the usual mode instead (0666 minus the umask, what ``open()`` would give), so run folders,
+checkpoints and reports can be shared the way the user's umask says. A writer that wants
+otherwise says so with ``mode=``: ``"private"`` (0600) or an explicit number such as 0o644.
+
+Leftovers and collisions. Temporary files are named ``.<name>.<random>.tmp``; a process
+killed between creating one and renaming it leaves it behind, so :func:`sweep_stale_tmp`
+removes such files once they are older than an hour (a live writer's file is younger).
+:func:`folder_lock` takes an exclusive ``flock`` on a folder's ``.lock`` file so that two
+processes cannot train into one run folder or fill one cache entry at the same time; the
+kernel drops the lock when its holder dies, so a crash never leaves a stale lock.
 
 Folders are replaced the same way with :func:`staging_dir`: build the new content in a
 sibling folder, then swap it in with one rename.
@@ -20,15 +26,20 @@ sibling folder, then swap it in with one rename.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
+
+from alexnet.errors import FolderBusy
 
 #: How an atomically written file's permissions are set (see the module docstring).
 FileMode = int | Literal["private", "umask"]
@@ -92,7 +103,7 @@ def commit_file(tmp: str | Path, path: str | Path) -> Path:
 # Atomic writes
 # ---------------------------------------------------------------------------------------
 @contextmanager
-def atomic_path(path: str | Path, *, mode: FileMode = "private") -> Iterator[Path]:
+def atomic_path(path: str | Path, *, mode: FileMode = "umask") -> Iterator[Path]:
     """A temporary path beside ``path`` for writers that insist on a file name.
 
     ``with atomic_path(out) as tmp: save_file(tensors, str(tmp))``. The file exists
@@ -118,7 +129,7 @@ def atomic_path(path: str | Path, *, mode: FileMode = "private") -> Iterator[Pat
 
 @contextmanager
 def atomic_open(path: str | Path, binary: bool = True, *,
-                mode: FileMode = "private") -> Iterator[IO[Any]]:
+                mode: FileMode = "umask") -> Iterator[IO[Any]]:
     """An open file beside ``path`` for writers that stream (pickle, zip, numpy).
 
     ``with atomic_open(out) as fh: pickle.dump(obj, fh)``. ``binary=False`` gives a
@@ -133,14 +144,14 @@ def atomic_open(path: str | Path, binary: bool = True, *,
             os.fsync(fh.fileno())
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, mode: FileMode = "private") -> str:
+def atomic_write_bytes(path: str | Path, data: bytes, *, mode: FileMode = "umask") -> str:
     """Write ``data`` to ``path`` atomically and durably; return its sha256 (hex)."""
     with atomic_open(path, mode=mode) as fh:
         fh.write(data)
     return hashlib.sha256(data).hexdigest()
 
 
-def atomic_write_text(path: str | Path, text: str, *, mode: FileMode = "private") -> str:
+def atomic_write_text(path: str | Path, text: str, *, mode: FileMode = "umask") -> str:
     """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8; returns its sha256."""
     return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
@@ -153,7 +164,7 @@ def json_text(data: Any, *, indent: int | None = 2, sort_keys: bool = False,
 
 def atomic_write_json(path: str | Path, data: Any, *, indent: int | None = 2,
                       sort_keys: bool = False, allow_nan: bool = True,
-                      mode: FileMode = "private") -> str:
+                      mode: FileMode = "umask") -> str:
     """Write ``data`` as JSON (see :func:`json_text`) atomically; returns its sha256."""
     text = json_text(data, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan)
     return atomic_write_text(path, text, mode=mode)
@@ -219,3 +230,67 @@ def file_digests(path: str | Path, algos: Iterable[str] = ("sha256",), *,
 def sha256_file(path: str | Path) -> str:
     """The sha256 (hex) of a file, read in chunks (big files never sit in memory)."""
     return file_digests(path, ("sha256",))["sha256"]
+
+
+# ---------------------------------------------------------------------------------------
+# Leftovers of interrupted writes, and one process per folder
+# ---------------------------------------------------------------------------------------
+#: Temporary files older than this (seconds) belong to a writer that died.
+STALE_AFTER_S = 3600.0
+
+
+def sweep_stale_tmp(folder: str | Path, patterns: Iterable[str] = (".*.tmp",), *,
+                    older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove temporary files of interrupted writes in ``folder``; return what was removed.
+
+    Only files matching ``patterns`` (default: the ``.<name>.<random>.tmp`` files of
+    :func:`atomic_path`) and last modified more than ``older_than_s`` ago are removed, so
+    a writer that is still running in another process keeps its file. Folders matching a
+    pattern (a cache's ``.tmp-*`` staging copies) are removed as a whole.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    removed: list[Path] = []
+    for pattern in patterns:
+        for p in folder.glob(pattern):
+            try:
+                if now - p.lstat().st_mtime < older_than_s:
+                    continue
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(p)
+    return removed
+
+
+@contextmanager
+def folder_lock(folder: str | Path, *, what: str = "folder") -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (its ``.lock`` file) for the block.
+
+    Refuses at once with :class:`FolderBusy` (naming the folder and the holder's pid) when
+    another process holds it, instead of letting two writers interleave their files.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise FolderBusy(f"{folder}: this {what} is in use by another process (pid "
+                             f"{holder}); wait for it to finish or use another {what}"
+                             ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield folder
+    finally:
+        os.close(fd)  # closing drops the flock

@@ -4,8 +4,9 @@ One kernel source, two hosts: ``emulation`` compiles the ``.cu`` files as C++ wi
 device-emulation header (runs on any CPU, slowly), ``cuda`` compiles them with nvcc for
 sm_80 and sm_90 plus compute_90 PTX (runs on a GPU; building needs no GPU).
 
-Libraries are cached under ``$ALEXNET_CUDA_CACHE`` (default
-``$XDG_CACHE_HOME/alexnet/cuda`` or ``~/.cache/alexnet/cuda``) in a folder named by a hash
+Libraries are cached under ``$ALEXNET_CUDA_CACHE`` when it is set, else under ``cuda/`` of
+the package's one cache root (``$ALEXNET_CACHE``, default ``$XDG_CACHE_HOME/alexnet`` or
+``~/.cache/alexnet``, :func:`alexnet.download.cache_root`) in a folder named by a hash
 of the sources, the compiler's identity and the flags, so an edited kernel or a new compiler
 rebuilds automatically and concurrent processes never see a half-written library (they take
 a file lock; the result is renamed into place atomically).
@@ -28,6 +29,7 @@ from typing import Literal
 
 from alexnet.cuda.abi import declare
 from alexnet.cuda.errors import KernelBuildError
+from alexnet.download import cache_root as download_cache_root
 from alexnet.errors import BackendUnavailable
 from alexnet.io import commit_file
 
@@ -102,9 +104,7 @@ def cache_root() -> Path:
     env = os.environ.get("ALEXNET_CUDA_CACHE")
     if env:
         return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "alexnet" / "cuda"
+    return download_cache_root() / "cuda"
 
 
 def _version_of(path: str) -> str:

@@ -329,7 +329,7 @@ def setup_run(cfg: TrainConfig, *, resume: bool = False,
     # Seed, then build: the initial weights depend only on the seed.
     seed_everything(cfg.seed)
     if ckpt is not None:
-        model = build(**ckpt.meta["model_config"])
+        model = ck.rebuild(ckpt, build)
         ck.check_architecture(ckpt, model)
     else:
         model = build(cfg.arch, seed=cfg.seed)  # build_model seeds its own initialisation

@@ -15,7 +15,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alexnet.errors import ConfigError
+from alexnet.errors import AlexNetError, ConfigError
+from alexnet.limits import regular_file
+
+#: A cfg file is written by hand; the largest of the 2012 release is a few kB.
+MAX_CFG_BYTES = 1 << 20
 
 _SECTION = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
 _OPTION = re.compile(r"^(?P<key>[^:=\s][^:=]*?)\s*[:=]\s*(?P<value>.*)$")
@@ -69,11 +73,14 @@ def read_cfg(path: str | Path, text: str | None = None) -> CfgFile:
     p = str(path)
     if text is None:
         try:
+            regular_file(path, what="cfg file", max_bytes=MAX_CFG_BYTES)
             text = Path(path).read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             raise ConfigError("file does not exist", path=p) from None
         except OSError as exc:
             raise ConfigError(f"cannot read file ({exc.strerror})", path=p) from None
+        except AlexNetError as exc:  # a FIFO, a device, a folder, or far too large
+            raise ConfigError(str(exc).removeprefix(f"{p}: "), path=p) from None
     sections: dict[str, Section] = {}
     comments: list[tuple[int, str]] = []
     duplicates: list[tuple[int, str]] = []

@@ -38,7 +38,9 @@ from typing import Any
 
 from alexnet.errors import ConfigError
 from alexnet.geometry import conv_output_size, nailbed_geometry, pool_output_size
+from alexnet.limits import MAX_DIMENSION, MAX_ELEMENTS, MAX_PARAM_BYTES
 from alexnet.original.cfgreader import CfgFile, Section, read_cfg
+from alexnet.original.initial_weights import matrix_shapes
 
 # --------------------------------------------------------------------------------------
 # Neuron, schedule and quantiser specs (upstream layer.py L16-L92, L1397-L1418)
@@ -302,9 +304,13 @@ class _Reader:
 
     def int(self, key: str, default: int | None = None) -> int:
         v = self.raw(key, default)
-        return v if isinstance(v, int) and not isinstance(v, bool) else self._convert(
+        v = v if isinstance(v, int) and not isinstance(v, bool) else self._convert(
             key, str(v), _to_int, "an integer"
         )
+        if abs(v) > MAX_DIMENSION:  # sizes are allocated from these: bound them first
+            raise self.error(f"{v:,} is beyond the bound of {MAX_DIMENSION:,} this package "
+                             "accepts for a size in a cfg file", key)
+        return v
 
     def float(self, key: str, default: float | None = None) -> float:
         v = self.raw(key, default)
@@ -350,6 +356,26 @@ class _Reader:
                 f"unknown key for a layer of this type (known: {', '.join(sorted(allowed))})",
                 key,
             )
+
+
+def _check_sizes(r: _Reader, d: dict[str, Any], so_far: int) -> int:
+    """Refuse a layer whose outputs or weights exceed the bounds, before any allocation;
+    return its weight count (the bounds and why: :mod:`alexnet.limits`)."""
+    outputs = int(d.get("outputs", 0) or 0)
+    if outputs > MAX_ELEMENTS:
+        raise r.error(f"produces {outputs:,} values per image, beyond the bound of "
+                      f"{MAX_ELEMENTS:,}")
+    if d["type"] not in ("conv", "local", "fc"):
+        return 0
+    shapes, bshape, _ = matrix_shapes(d)
+    n = sum(a * b for a, b in shapes) + bshape[0] * bshape[1]
+    if max([a * b for a, b in shapes] + [0]) > MAX_ELEMENTS:
+        raise r.error(f"weights of shapes {shapes} exceed the bound of {MAX_ELEMENTS:,} "
+                      "elements per matrix")
+    if 4 * (so_far + n) > MAX_PARAM_BYTES:
+        raise r.error(f"the net's weights would pass {MAX_PARAM_BYTES >> 30} GiB (the bound "
+                      "this package accepts for a cfg net)")
+    return n
 
 
 def _to_int(text: str) -> int:
@@ -1181,6 +1207,7 @@ def parse_layers(
         raise ConfigError("no layer sections found; expected [name] blocks with type=...",
                           path=cfg.path, line=1)
 
+    param_elements = 0
     for name, sec in cfg.sections.items():
         r = _Reader(cfg, sec, warnings)
         if not sec.has("type"):
@@ -1214,6 +1241,7 @@ def parse_layers(
             default_gpu = ctx.graph[inputs[0]].gpu
             d["gpu"] = r.int("gpu", default_gpu) if sec.has("gpu") else default_gpu
         shape = _DEF_PARSERS[ltype](r, d, ctx)
+        param_elements += _check_sizes(r, d, param_elements)
         if ltype != "data" and d["gpu"] < 0:
             if not compat:
                 raise r.error(

@@ -150,6 +150,8 @@ class RangeOptionParser(OptionParser):
 
     @staticmethod
     def to_string(value: Any) -> str:
+        if not value:
+            return ""  # an unset range (shownet's --data-path default) shows as nothing
         return f"{value[0]}-{value[-1]}" if len(value) > 1 else str(value[0])
 
     @staticmethod

@@ -16,7 +16,14 @@ global it names (``os.system`` included). So this module reads them with a
 
 and refuses anything else with one line naming the file and the refused global. The
 allowed callables are wrapped so they cannot be steered into something else either
-(no object arrays, only ndarray subclasses numpy itself names).
+(no object arrays, only ndarray subclasses numpy itself names), and the unpickler's
+BUILD step (``__setstate__``) is checked before it runs: an array's state must name a
+plain dtype, a shape within :data:`alexnet.limits.MAX_ELEMENTS` and exactly as many
+bytes as that shape needs (an object array's state is a list: refused), and a dtype's
+state may not set the flags that make numpy treat bytes as object pointers
+(``hasobject``). Nothing of an object dtype is ever built, not even briefly. This needs
+the pure-Python unpickler (``pickle._Unpickler``, whose opcode table can be extended);
+its speed is no concern, since the big arrays arrive as single byte strings.
 
 Writing uses protocol 2 so that Python 2 can read the files. Array data is written the
 way Python 2's cPickle wrote it (a byte string, BINSTRING) instead of Python 3's
@@ -37,25 +44,88 @@ from typing import Any
 
 import numpy as np
 
-from alexnet.errors import AlexNetError, CheckpointError
+from alexnet.errors import AlexNetError, CheckpointError, LimitError
 from alexnet.io import atomic_write_bytes
+from alexnet.limits import check_shape, read_bytes
 from alexnet.original import options
 
 # --------------------------------------------------------------------------------------
 # Reading
 
 
+#: dtype flags that make numpy read an array's bytes as object pointers or through
+#: Python calls (NPY_ITEM_HASOBJECT/REFCOUNT 0x01, NPY_LIST_PICKLE 0x02,
+#: NPY_ITEM_IS_POINTER 0x04, NPY_NEEDS_PYAPI 0x10, NPY_USE_GETITEM 0x20,
+#: NPY_USE_SETITEM 0x40); a genuine plain-data dtype has none of them.
+_OBJECT_FLAGS = 0x01 | 0x02 | 0x04 | 0x10 | 0x20 | 0x40
+
+
+def _plain_shape(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, tuple | list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise pickle.UnpicklingError(f"array shape {shape!r} is not a tuple of integers")
+    return check_shape(shape, field="array shape", where="pickled array")
+
+
+def _safe_ndarray(shape, dtype=float, *args, **kwargs):
+    """``numpy.ndarray`` as a pickle may call it: plain dtypes and bounded shapes only."""
+    if args or kwargs:
+        raise pickle.UnpicklingError("numpy.ndarray with a buffer or strides is refused")
+    dt = _safe_dtype(dtype)
+    return np.ndarray.__new__(np.ndarray, _plain_shape(shape), dt)
+
+
 def _safe_reconstruct(cls, shape, dtype_char):
-    if cls is not np.ndarray:
+    if cls is not _safe_ndarray:
         raise pickle.UnpicklingError("array reconstruction of a class other than numpy.ndarray")
-    return np.ndarray.__new__(np.ndarray, shape, dtype_char)
+    return _safe_ndarray(shape, _safe_dtype(dtype_char))
 
 
 def _safe_dtype(spec, *args):
-    dt = np.dtype(spec, *args[:1]) if args else np.dtype(spec)
+    if isinstance(spec, np.dtype):
+        dt = spec
+    else:
+        if not isinstance(spec, str | bytes):
+            raise pickle.UnpicklingError(f"dtype spec {spec!r} is not a type code")
+        if isinstance(spec, bytes):
+            spec = spec.decode("latin-1")
+        align = bool(args[0]) if args else False
+        try:
+            # copy=True: a later BUILD must never alter numpy's shared builtin dtypes
+            dt = np.dtype(spec, align, True)
+        except (TypeError, ValueError) as exc:
+            raise pickle.UnpicklingError(f"bad dtype {spec!r} ({exc})") from None
     if dt.hasobject:
         raise pickle.UnpicklingError("object arrays are refused (they could hold any object)")
     return dt
+
+
+def _check_dtype_state(state: Any) -> None:
+    if not isinstance(state, tuple) or len(state) not in (8, 9):
+        raise pickle.UnpicklingError(f"dtype state {state!r:.80} is not numpy's")
+    flags = state[-1] if len(state) == 8 else state[7]
+    if not isinstance(flags, int) or flags & _OBJECT_FLAGS:
+        raise pickle.UnpicklingError("a dtype state that sets object flags (hasobject) is "
+                                     "refused")
+
+
+def _check_array_state(state: Any) -> None:
+    if not isinstance(state, tuple) or len(state) not in (4, 5):
+        raise pickle.UnpicklingError("array state is not (version, shape, dtype, fortran, "
+                                     "data)")
+    _version, shape, dtype, _fortran, data = state if len(state) == 5 else (1, *state)
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise pickle.UnpicklingError("object arrays are refused (they could hold any object)")
+    dims = _plain_shape(shape)
+    if not isinstance(data, bytes | bytearray | str):
+        raise pickle.UnpicklingError("array data that is not a byte string (an object "
+                                     "array's list) is refused")
+    need = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(data) != need:
+        raise pickle.UnpicklingError(f"array of shape {dims} and dtype {dtype} needs {need} "
+                                     f"bytes, its data has {len(data)}")
 
 
 def _safe_scalar(dtype, data=None):
@@ -87,7 +157,7 @@ def _allowed(module: str, name: str) -> Any:
         if name == "scalar":
             return _safe_scalar
     if module == "numpy" and name == "ndarray":
-        return np.ndarray
+        return _safe_ndarray
     if module == "numpy" and name == "dtype":
         return _safe_dtype
     if module in ("collections", "ordereddict") and name == "OrderedDict":
@@ -103,12 +173,29 @@ def _allowed(module: str, name: str) -> Any:
     return None
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class RestrictedUnpickler(pickle._Unpickler):
     """An unpickler that can only build data (see the module docstring)."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
 
     def __init__(self, file, *, source: str = "<pickle>"):
         super().__init__(file, encoding="latin1")
         self.source = source
+
+    def load_build(self) -> None:
+        """BUILD, checked first: numpy states are validated before ``__setstate__`` runs;
+        any other object may only receive a plain dict of attributes (options classes)."""
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, np.dtype):
+            _check_dtype_state(state)
+        elif isinstance(inst, np.ndarray):
+            _check_array_state(state)
+        super().load_build()
+        if isinstance(inst, np.dtype | np.ndarray) and (
+                inst.hasobject if isinstance(inst, np.dtype) else inst.dtype.hasobject):
+            raise pickle.UnpicklingError("object arrays are refused")
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module: str, name: str) -> Any:
         obj = _allowed(module, name)
@@ -127,10 +214,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 def load(path: str | Path, *, what: str = "pickle", error: type[AlexNetError] = CheckpointError):
     """Read one pickle file safely; any problem becomes ``error`` naming the file."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    data = read_bytes(path, what=what, error=error)
     return loads(data, source=str(path), what=what, error=error)
 
 
@@ -152,8 +236,11 @@ def loads(data: bytes, *, source: str = "<bytes>", what: str = "pickle",
         if error is CheckpointError:
             raise
         raise error(str(exc)) from None
+    except LimitError as exc:
+        raise error(f"{source}: {what}: {exc}") from None
     except (EOFError, pickle.UnpicklingError, struct.error, ValueError, TypeError, IndexError,
-            KeyError, AttributeError, MemoryError, UnicodeDecodeError) as exc:
+            KeyError, AttributeError, MemoryError, UnicodeDecodeError, RecursionError,
+            OverflowError) as exc:
         kind = "truncated" if isinstance(exc, EOFError) or "truncated" in str(exc) else "damaged"
         raise error(f"{source}: {kind} {what} ({type(exc).__name__}: {exc})") from None
 

@@ -419,5 +419,9 @@ def backend(name: str) -> BackendSpec:
 CIFAR10_CLASSES: tuple[str, ...] = ("airplane", "automobile", "bird", "cat", "deer", "dog",
                                     "frog", "horse", "ship", "truck")
 
+#: The official CIFAR-10 python tarball: its canonical file name and its published md5.
+CIFAR10_PYTHON_NAME = "cifar-10-python.tar.gz"
+CIFAR10_PYTHON_MD5 = "c58f30108f718f92721af3b95e74349a"
+
 #: data set name -> its class names in label order
 CLASS_LISTS: dict[str, tuple[str, ...]] = {"cifar10": CIFAR10_CLASSES}

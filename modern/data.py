@@ -60,13 +60,14 @@ from typing import Any
 
 import numpy as np
 
+from alexnet.cifar import check_batch, meta_label_names
 from alexnet.errors import ChecksumError, DataError
 from alexnet.io import atomic_write_text, file_digests, fsync_path
 from alexnet.modern import batchfolder
+from alexnet.registry import CIFAR10_PYTHON_MD5, CIFAR10_PYTHON_NAME
 
-#: The official CIFAR-10 python tarball (docs/reference/recreation.md#recreation-datasets).
-CIFAR10_PYTHON_NAME = "cifar-10-python.tar.gz"
-CIFAR10_PYTHON_MD5 = "c58f30108f718f92721af3b95e74349a"
+#: The official CIFAR-10 python tarball (docs/reference/recreation.md#recreation-datasets)
+#: is pinned in alexnet.registry (CIFAR10_PYTHON_NAME, CIFAR10_PYTHON_MD5).
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff",
                     ".webp")
@@ -272,14 +273,7 @@ def safe_unpickle(data: bytes, source: str) -> Any:
 
 
 def _cifar_batch(obj: Any, source: str) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(obj, dict) or "data" not in obj or "labels" not in obj:
-        raise DataError(f"{source}: expected a dict with 'data' and 'labels' (a CIFAR-10 batch)")
-    data = np.asarray(obj["data"])
-    labels = np.asarray(obj["labels"], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise DataError(f"{source}: 'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072)")
-    if labels.shape != (data.shape[0],):
-        raise DataError(f"{source}: {labels.shape[0]} labels for {data.shape[0]} images")
+    data, labels = check_batch(obj, source)
     # rows: 1024 red, 1024 green, 1024 blue, each 32x32 row-major -> (N, 32, 32, 3)
     images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return images, labels
@@ -297,9 +291,7 @@ def _read_cifar_members(read: Callable[[str], bytes | None], source: str) -> dic
         return b
 
     meta = safe_unpickle(need("batches.meta"), f"{source}:batches.meta")
-    classes = [str(c) for c in meta.get("label_names", [])] if isinstance(meta, dict) else []
-    if not classes:
-        raise DataError(f"{source}:batches.meta: no label_names")
+    classes = meta_label_names(meta, f"{source}:batches.meta")
     tr = [_cifar_batch(safe_unpickle(need(n), f"{source}:{n}"), f"{source}:{n}")
           for n in CIFAR_TRAIN]
     te = _cifar_batch(safe_unpickle(need(CIFAR_TEST), f"{source}:{CIFAR_TEST}"),

@@ -32,16 +32,19 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from alexnet.cifar import check_batch, meta_label_names
 from alexnet.color_pca import PixelMoments, color_pca_2012, image_step
-from alexnet.errors import DataError
+from alexnet.errors import ChecksumError, DataError
+from alexnet.io import file_digests
 from alexnet.original import pickling
-from alexnet.registry import CIFAR10_CLASSES
+from alexnet.registry import CIFAR10_CLASSES, CIFAR10_PYTHON_MD5, CIFAR10_PYTHON_NAME
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
@@ -187,31 +190,53 @@ def resize_center(img, size: int = 256):
 # CIFAR-10
 
 
-def _cifar_from_python_tarball(path: Path) -> tuple[list[tuple[np.ndarray, list[int]]],
-                                                      tuple[np.ndarray, list[int]], list[str]]:
-    """The official cifar-10-python.tar.gz: row-per-image uint8 batches (Python 2 pickles)."""
+def _cifar_from_python_tarball(path: Path, md5: str | None = None
+                               ) -> tuple[list[tuple[np.ndarray, list[int]]],
+                                          tuple[np.ndarray, list[int]], list[str]]:
+    """The official cifar-10-python.tar.gz: row-per-image uint8 batches (Python 2 pickles).
+
+    The file's md5 is checked first, against ``md5`` or, when the file carries the
+    official name, against the published one (:data:`alexnet.registry.CIFAR10_PYTHON_MD5`);
+    every batch is checked by :func:`alexnet.cifar.check_batch` (structure, labels 0..9).
+    """
+    expected = md5 or (CIFAR10_PYTHON_MD5 if path.name == CIFAR10_PYTHON_NAME else None)
+    if expected:
+        actual = file_digests(path, ("md5",))["md5"]
+        if actual != expected.lower():
+            raise ChecksumError(f"{path}: md5 {actual}, expected {expected.lower()} (a "
+                                "damaged or different download; fetch it again)")
     train, test, names = [], None, list(CIFAR10_CLASSES)
-    with tarfile.open(path) as tar:
-        members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-        for k in range(1, 6):
-            if f"data_batch_{k}" not in members:
-                raise DataError(f"{path}: member data_batch_{k} missing (not the CIFAR-10 "
-                                "python tarball?)")
+    try:
+        with tarfile.open(path) as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+            for k in range(1, 6):
+                if f"data_batch_{k}" not in members:
+                    raise DataError(f"{path}: member data_batch_{k} missing (not the CIFAR-10 "
+                                    "python tarball?)")
+            if "test_batch" not in members:
+                raise DataError(f"{path}: member test_batch missing (not the CIFAR-10 python "
+                                "tarball?)")
 
-        def load(name):
-            raw = tar.extractfile(members[name]).read()
-            d = pickling.loads(raw, source=f"{path}:{name}", what="CIFAR batch", error=DataError)
-            d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
-            return np.asarray(d["data"], dtype=np.uint8).T, [int(v) for v in d["labels"]]
+            def load(name):
+                raw = tar.extractfile(members[name]).read()
+                d = pickling.loads(raw, source=f"{path}:{name}", what="CIFAR batch",
+                                   error=DataError)
+                data, labels = check_batch(d, f"{path}:{name}")
+                return data.T, [int(v) for v in labels]
 
-        for k in range(1, 6):
-            train.append(load(f"data_batch_{k}"))
-        test = load("test_batch")
-        if "batches.meta" in members:
-            raw = tar.extractfile(members["batches.meta"]).read()
-            m = pickling.loads(raw, source=f"{path}:batches.meta", what="meta", error=DataError)
-            m = {(k.decode() if isinstance(k, bytes) else k): v for k, v in m.items()}
-            names = [n.decode() if isinstance(n, bytes) else n for n in m.get("label_names", names)]
+            for k in range(1, 6):
+                train.append(load(f"data_batch_{k}"))
+            test = load("test_batch")
+            if "batches.meta" in members:
+                raw = tar.extractfile(members["batches.meta"]).read()
+                m = pickling.loads(raw, source=f"{path}:batches.meta", what="meta",
+                                   error=DataError)
+                names = meta_label_names(m, f"{path}:batches.meta")
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path}: truncated or unreadable archive ({exc})") from None
+    if len(names) != len(CIFAR10_CLASSES):
+        raise DataError(f"{path}:batches.meta: {len(names)} label names, CIFAR-10 has "
+                        f"{len(CIFAR10_CLASSES)}")
     return train, test, names
 
 
@@ -264,8 +289,11 @@ def _load_split(source: Path, split: str, classes: list[str], size: int):
 
 def convert_cifar10(source: str | Path, out: str | Path, *, batch_size: int = 10000,
                     seed: int = 0, limit: int | None = None,
-                    progress: bool = True) -> dict[str, Any]:
+                    md5: str | None = None, progress: bool = True) -> dict[str, Any]:
     """CIFAR-10 (official python tarball, or an image-folder dir/tarball) -> 2012 batches.
+
+    The python tarball is checked against ``md5`` (or the published md5 when it has the
+    official name) before anything is written.
 
     Training images become ``data_batch_1..k`` (``batch_size`` each, shuffled once with
     ``seed`` when they come from class folders, which are sorted by class), the test set
@@ -278,11 +306,13 @@ def convert_cifar10(source: str | Path, out: str | Path, *, batch_size: int = 10
     source, out = Path(source), Path(out)
     if not source.exists():
         raise DataError(f"{source}: no such file or folder")
+    if md5 is not None and not source.is_file():
+        raise DataError(f"{source}: --md5 applies to a tarball, this is a folder")
     out.mkdir(parents=True, exist_ok=True)
     names = list(CIFAR10_CLASSES)
     official = source.is_file() and _looks_like_python_tarball(source)
     if official:
-        train_batches, test, names = _cifar_from_python_tarball(source)
+        train_batches, test, names = _cifar_from_python_tarball(source, md5)
         tr_data = np.concatenate([b[0] for b in train_batches], axis=1)
         tr_labels = [v for b in train_batches for v in b[1]]
         tr_names: list[str] = []

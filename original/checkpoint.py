@@ -34,6 +34,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from alexnet.errors import CheckpointError, ConfigError
 from alexnet.io import atomic_path
 from alexnet.layouts2012 import (
@@ -43,6 +45,7 @@ from alexnet.layouts2012 import (
     state_dict_to_layers,
     tensors_to_layers,
 )
+from alexnet.limits import regular_file
 from alexnet.original import pickling
 from alexnet.original.initial_weights import check_arrays, init_weights, matrix_shapes
 from alexnet.original.layer import parse_layers
@@ -255,6 +258,34 @@ def export_safetensors(ckpt_path: str | Path, out: str | Path, *, model: Any = N
     return out
 
 
+#: The prefix of the weights in a port checkpoint's tensors file (alexnet.modern.checkpoint).
+PORT_WEIGHTS = "model/"
+_CFG_STATE_KEY = re.compile(r"^layers\.([^.]+)\.(?:weights\.(\d+)|(biases))$")
+
+
+def from_port_checkpoint(tensors: dict[str, np.ndarray], *, cfg_naming: bool
+                         ) -> dict[str, np.ndarray]:
+    """A port checkpoint's tensors file (``model/<state_dict key>``, ``velocity/...``,
+    ``data/...``) as the names an import expects.
+
+    With ``cfg_naming`` (a cfg-built port), ``model/layers.conv1.weights.0`` becomes the
+    matrix name ``conv1.weights[0]`` and the velocities, already named so, are kept;
+    otherwise (a hand-written port given by ``--arch``) the state_dict keys are kept.
+    """
+    out: dict[str, np.ndarray] = {}
+    for k, v in tensors.items():
+        if k.startswith(PORT_WEIGHTS):
+            key = k.removeprefix(PORT_WEIGHTS)
+            m = _CFG_STATE_KEY.match(key) if cfg_naming else None
+            if m:
+                name, i = m.group(1), m.group(2)
+                key = f"{name}.biases" if m.group(3) else f"{name}.weights[{i}]"
+            out[key] = v
+        elif cfg_naming and k.startswith("velocity/"):
+            out[k] = v
+    return out
+
+
 def import_safetensors(path: str | Path, layers: dict[str, dict[str, Any]], *,
                        model: Any = None) -> None:
     """The inverse of :func:`export_safetensors`: fill ``layers`` (the engine dicts of the
@@ -264,10 +295,17 @@ def import_safetensors(path: str | Path, layers: dict[str, dict[str, Any]], *,
     from safetensors.numpy import load_file
 
     path = Path(path)
+    regular_file(path, what="safetensors file", error=CheckpointError)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    if any(k.startswith(PORT_WEIGHTS) for k in tensors):
+        tensors = from_port_checkpoint(tensors, cfg_naming=model is None)
+    for k, v in tensors.items():
+        if v.dtype.kind == "f" and not np.isfinite(v).all():
+            raise CheckpointError(f"{path}: tensor {k!r} holds NaN or infinity; refusing "
+                                  "to import it")
     if model is None:
         tensors_to_layers(tensors, layers, str(path))
         return

@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from alexnet.errors import AlexNetError
+from alexnet.limits import MAX_DIMENSION, MAX_EXPRESSION_CHARS
 
 PICKLABLE = (
     "Option", "OptionsParser", "OptionParser", "IntegerOptionParser", "BooleanOptionParser",
@@ -205,11 +206,30 @@ class OptionExpression:
         self.expr = expr
 
     def evaluate(self, env: dict[str, Any]) -> Any:
+        """The expression's value; refused when it is longer than
+        :data:`~alexnet.limits.MAX_EXPRESSION_CHARS`, or when a value it builds (a list or
+        string repeated, an integer) would pass :data:`~alexnet.limits.MAX_DIMENSION`
+        elements or 2**63: a checkpoint's saved expression is outside data."""
+        if not isinstance(self.expr, str) or len(self.expr) > MAX_EXPRESSION_CHARS:
+            n = len(self.expr) if isinstance(self.expr, str) else type(self.expr).__name__
+            raise OptionException(f"option expression of {n} characters refused (the bound "
+                                  f"is {MAX_EXPRESSION_CHARS})")
         try:
             tree = ast.parse(self.expr, mode="eval")
             return self._eval(tree.body, env)
-        except (SyntaxError, KeyError, TypeError, ValueError) as exc:
-            raise OptionException(f"expression {self.expr!r}: cannot evaluate ({exc})") from None
+        except (SyntaxError, KeyError, TypeError, ValueError, RecursionError,
+                MemoryError) as exc:
+            raise OptionException(f"expression {self.expr[:80]!r}: cannot evaluate "
+                                  f"({type(exc).__name__}: {str(exc)[:200]})") from None
+
+    @staticmethod
+    def _bounded(value: Any) -> Any:
+        if isinstance(value, list | str) and len(value) > MAX_DIMENSION:
+            raise ValueError(f"builds a value of {len(value):,} elements (the bound is "
+                             f"{MAX_DIMENSION:,})")
+        if isinstance(value, int) and abs(value) >= 2**63:
+            raise ValueError("builds an integer beyond 2**63")
+        return value
 
     def _eval(self, node: ast.AST, env: dict[str, Any]) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
@@ -217,11 +237,22 @@ class OptionExpression:
         if isinstance(node, ast.Name):
             return env[node.id]
         if isinstance(node, ast.List):
-            return [self._eval(e, env) for e in node.elts]
+            return self._bounded([self._eval(e, env) for e in node.elts])
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             return -self._eval(node.operand, env)
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](self._eval(node.left, env), self._eval(node.right, env))
+            left, right = self._eval(node.left, env), self._eval(node.right, env)
+            if isinstance(node.op, ast.Mult):  # check the size before building it
+                seq, times = ((left, right) if isinstance(left, list | str)
+                              else (right, left))
+                if isinstance(seq, list | str) and isinstance(times, int):
+                    if len(seq) * max(times, 0) > MAX_DIMENSION:
+                        raise ValueError(f"builds a value of {len(seq) * times:,} elements "
+                                         f"(the bound is {MAX_DIMENSION:,})")
+                elif isinstance(left, int) and isinstance(right, int) and (
+                        left.bit_length() + right.bit_length() > 64):
+                    raise ValueError("builds an integer beyond 2**63")
+            return self._bounded(_BINOPS[type(node.op)](left, right))
         raise ValueError(f"unsupported element {type(node).__name__}")
 
 

@@ -69,7 +69,7 @@ def _plain_shape(shape: Any) -> tuple[int, ...]:
     return check_shape(shape, field="array shape", where="pickled array")
 
 
-def _safe_ndarray(shape, dtype=float, *args, **kwargs):
+def _safe_ndarray(shape, dtype="f8", *args, **kwargs):
     """``numpy.ndarray`` as a pickle may call it: plain dtypes and bounded shapes only."""
     if args or kwargs:
         raise pickle.UnpicklingError("numpy.ndarray with a buffer or strides is refused")

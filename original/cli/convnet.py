@@ -64,13 +64,15 @@ def shownet(args: tuple[str, ...]) -> None:
 @click.option("--limit", type=int, default=None, help="Keep only this many images per split.")
 @click.option("--seed", default=0, show_default=True, help="Shuffle seed (image folders).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--md5", default=None, help="Expected md5 of the tarball (the published one is "
+              "checked anyway when the file has the official name).")
 def convert_cifar(source: str, out: str, batch_size: int, limit: int | None, seed: int,
-                  progress: bool) -> None:
+                  progress: bool, md5: str | None) -> None:
     """CIFAR-10 (python tarball, or an image-folder dir/tarball) -> 2012 data batches."""
     from alexnet.original.batches import convert_cifar10
 
     summary = convert_cifar10(source, out, batch_size=batch_size, limit=limit, seed=seed,
-                              progress=progress)
+                              progress=progress, md5=md5)
     click.echo(json.dumps(summary, indent=2))
 
 

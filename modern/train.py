@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import signal
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from alexnet.errors import AlexNetError, CheckpointError, ConfigError, DataError
+from alexnet.io import folder_lock
 from alexnet.modern import checkpoint as ck
 from alexnet.modern.augment import Augmenter, default_crop_chunk, mean_image, rgb_pca
 from alexnet.modern.data import Dataset, Split, load_dataset
@@ -285,17 +288,20 @@ def train(
     ``max_steps`` stops (with a checkpoint) once that many minibatches have been done
     in total; ``on_step`` is called after every minibatch with the global step.
     """
-    run = setup_run(cfg, resume=resume, overrides=overrides, build=build,
-                    log=log or tqdm.write)
-    try:
-        status = run_epochs(run, stop=stop or StopFlag(), max_steps=max_steps,
-                            on_step=on_step)
-        if status != "finished":
-            return RunResult(status, run.out, run.last_ckpt, run.metrics)
-        return finish_run(run)
-    finally:
-        if run.dist is not None:
-            run.dist.close()
+    # one process per run folder; under DDP the ranks share it, rank 0 holds the lock
+    rank0 = os.environ.get("RANK", "0") == "0"
+    with folder_lock(Path(cfg.out), what="run folder") if rank0 else nullcontext():
+        run = setup_run(cfg, resume=resume, overrides=overrides, build=build,
+                        log=log or tqdm.write)
+        try:
+            status = run_epochs(run, stop=stop or StopFlag(), max_steps=max_steps,
+                                on_step=on_step)
+            if status != "finished":
+                return RunResult(status, run.out, run.last_ckpt, run.metrics)
+            return finish_run(run)
+        finally:
+            if run.dist is not None:
+                run.dist.close()
 
 
 def setup_run(cfg: TrainConfig, *, resume: bool = False,

@@ -272,11 +272,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{jp}: checkpoint version {meta.get('version')}, "
                               f"this alexnet reads version {VERSION}")
-    info = meta.get("tensors") or {}
+    validate_meta(jp, meta)
+    info = meta["tensors"]
     name = str(info.get("file", ""))
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise CheckpointError(f"{jp}: bad tensors file name {name!r}")
-    validate_meta(jp, meta)
     sp = jp.parent / name
     if not sp.exists():
         raise CheckpointError(f"{jp}: its tensors file {name} is missing")

@@ -397,6 +397,8 @@ def _to_list_bool(text: str) -> bool:
 
 
 def _isqrt_exact(n: int) -> int | None:
+    if n < 0:  # a negative size in a cfg file: not a square, reported by the caller
+        return None
     r = math.isqrt(n)
     return r if r * r == n else None
 

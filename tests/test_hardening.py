@@ -24,8 +24,14 @@ from hypothesis import strategies as st
 
 from alexnet import cli as cli_mod
 from alexnet.cli import cli, describe_os_error, report_failure
-from alexnet.errors import AlexNetError, CheckpointError, ChecksumError, ConfigError, DataError
-from alexnet.errors import FolderBusy
+from alexnet.errors import (
+    AlexNetError,
+    CheckpointError,
+    ChecksumError,
+    ConfigError,
+    DataError,
+    FolderBusy,
+)
 from alexnet.io import atomic_write_text, folder_lock, sweep_stale_tmp, umask_mode
 from alexnet.modern import build_model
 from alexnet.modern import checkpoint as ck

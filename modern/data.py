@@ -62,6 +62,7 @@ import numpy as np
 
 from alexnet.cifar import check_batch, meta_label_names
 from alexnet.errors import ChecksumError, DataError
+from alexnet.images import to_rgb
 from alexnet.io import atomic_write_text, file_digests, fsync_path
 from alexnet.modern import batchfolder
 from alexnet.registry import CIFAR10_PYTHON_MD5, CIFAR10_PYTHON_NAME
@@ -155,10 +156,7 @@ def decode_image(data: bytes | str | Path, size: int | None, *, name: str = "",
                 if "cannot identify image file" in msg:
                     msg = "not an image file"
                 raise BadImage(name, msg) from None
-            if img.mode != "RGB":
-                if img.mode in ("P", "PA") and "transparency" in img.info:
-                    img = img.convert("RGBA")
-                img = img.convert("RGB")
+            img = to_rgb(img)  # 16-bit and float images scaled, not clipped
             if size is not None and img.size != (size, size):
                 w, h = img.size
                 s = size / min(w, h)

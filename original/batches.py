@@ -42,6 +42,7 @@ import numpy as np
 from alexnet.cifar import check_batch, meta_label_names
 from alexnet.color_pca import PixelMoments, color_pca_2012, image_step
 from alexnet.errors import ChecksumError, DataError
+from alexnet.images import to_rgb
 from alexnet.io import file_digests
 from alexnet.original import pickling
 from alexnet.registry import CIFAR10_CLASSES, CIFAR10_PYTHON_MD5, CIFAR10_PYTHON_NAME
@@ -164,7 +165,7 @@ def batch_numbers(folder: str | Path) -> list[int]:
 
 def image_to_column(img) -> np.ndarray:
     """A PIL RGB image -> uint8 vector in channel, row, column order."""
-    a = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    a = np.asarray(to_rgb(img), dtype=np.uint8)
     return np.ascontiguousarray(a.transpose(2, 0, 1)).reshape(-1)
 
 
@@ -177,7 +178,7 @@ def resize_center(img, size: int = 256):
     """Shorter side to ``size`` (bicubic), then the central size x size square."""
     from PIL import Image
 
-    img = img.convert("RGB")
+    img = to_rgb(img)
     w, h = img.size
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))

@@ -410,3 +410,18 @@ def test_hostile_checkpoint_in_a_memory_bounded_child(port_ckpt, tmp_path):
 def test_cli_module_runs_as_a_program():
     assert hasattr(cli_mod, "main")
     atomic_write_text  # noqa: B018 - imported for the reliability page's cross-reference
+
+
+@pytest.mark.parametrize("mode,value,want", [("I;16", 32768, 128), ("I", 65535, 255),
+                                             ("F", 0.5, 128)])
+def test_deep_images_are_scaled_not_clipped(tmp_path, mode, value, want):
+    from PIL import Image
+
+    from alexnet.images import to_rgb
+    from alexnet.modern.data import decode_image
+    img = Image.new(mode, (4, 4), value)
+    got = np.asarray(to_rgb(img))
+    assert got.shape == (4, 4, 3) and np.all(got == want)  # exact: a constant image
+    if mode == "I;16":
+        img.save(tmp_path / "deep.png")
+        assert np.all(np.asarray(decode_image(tmp_path / "deep.png", size=None)) == want)

@@ -331,6 +331,12 @@ def _is_tar(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith((".tar", ".tar.gz", ".tgz"))
 
 
+def skipped_in(ds: Dataset, split: str) -> list[tuple[str, str]]:
+    """The skipped images of one split (``train`` or ``test``): an evaluation reports the
+    test images it could not score, not the training images that training skipped."""
+    return [(a, b) for a, b in ds.skipped if (_split_of(a) or ("", "", ""))[0] == split]
+
+
 def _split_of(rel: str) -> tuple[str, str, str] | None:
     """'train/cat/0001.jpg' (optionally under one top folder) -> ('train', 'cat', rel)."""
     parts = [p for p in rel.split("/") if p and p != "."]

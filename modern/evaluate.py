@@ -18,7 +18,7 @@ import torch
 from alexnet.errors import CheckpointError, DataError
 from alexnet.modern import checkpoint as ck
 from alexnet.modern.augment import Augmenter
-from alexnet.modern.data import BadImage, decode_image, load_dataset
+from alexnet.modern.data import BadImage, decode_image, load_dataset, skipped_in
 from alexnet.modern.device import resolve_device
 from alexnet.modern.metrics import topk_credit
 
@@ -143,7 +143,7 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, *, vie
     res = evaluate(inf.model, images, labels, inf.aug, views=views, batch_size=batch_size,
                    device=inf.device, progress=progress)
     res.update({"checkpoint": str(inf.ckpt.path), "arch": inf.ckpt.arch, "data": str(data),
-                "data_checksum": ds.source.get("checksum"), "skipped_images": len(ds.skipped),
+                "data_checksum": ds.source.get("checksum"), "skipped_images": len(skipped_in(ds, "test")),
                 "position": inf.ckpt.meta.get("position")})
     return res
 

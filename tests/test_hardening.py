@@ -425,3 +425,12 @@ def test_deep_images_are_scaled_not_clipped(tmp_path, mode, value, want):
     if mode == "I;16":
         img.save(tmp_path / "deep.png")
         assert np.all(np.asarray(decode_image(tmp_path / "deep.png", size=None)) == want)
+
+
+def test_evaluate_counts_only_skipped_test_images():
+    from alexnet.modern.data import Dataset, skipped_in
+    ds = Dataset.__new__(Dataset)
+    ds.skipped = [("train/cat/a.jpg", "truncated"), ("test/dog/b.png", "not an image"),
+                  ("imgs/val/dog/c.jpg", "truncated")]
+    assert skipped_in(ds, "test") == ds.skipped[1:]
+    assert skipped_in(ds, "train") == ds.skipped[:1]

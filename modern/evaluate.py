@@ -143,7 +143,8 @@ def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, *, vie
     res = evaluate(inf.model, images, labels, inf.aug, views=views, batch_size=batch_size,
                    device=inf.device, progress=progress)
     res.update({"checkpoint": str(inf.ckpt.path), "arch": inf.ckpt.arch, "data": str(data),
-                "data_checksum": ds.source.get("checksum"), "skipped_images": len(skipped_in(ds, "test")),
+                "data_checksum": ds.source.get("checksum"),
+                "skipped_images": len(skipped_in(ds, "test")),
                 "position": inf.ckpt.meta.get("position")})
     return res
 

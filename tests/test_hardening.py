@@ -434,3 +434,20 @@ def test_evaluate_counts_only_skipped_test_images():
                   ("imgs/val/dog/c.jpg", "truncated")]
     assert skipped_in(ds, "test") == ds.skipped[1:]
     assert skipped_in(ds, "train") == ds.skipped[:1]
+
+
+def test_prepare_rechecks_the_fetched_file_against_its_pin(tmp_path, cifar_python_tarball, md5):
+    import hashlib
+
+    from alexnet.pipeline import fetch as F
+    from alexnet.pipeline.prepare import load_fetched_dataset
+    blob = cifar_python_tarball(per_batch=4, test=4)
+    (tmp_path / "c.tar.gz").write_bytes(blob)
+    manifest = {"format": F.FORMAT, "dataset": "cifar10", "kind": "cifar10",
+                "files": [{"file": "c.tar.gz", "path": "c.tar.gz", "md5": md5(blob),
+                           "sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob)}]}
+    (tmp_path / F.MANIFEST).write_text(json.dumps(manifest))
+    (tmp_path / "c.tar.gz").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))  # changed since
+    with pytest.raises(ChecksumError):
+        load_fetched_dataset(tmp_path, size=None, cache_dir=str(tmp_path / "cache"),
+                             progress=False)

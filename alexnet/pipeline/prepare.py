@@ -32,12 +32,13 @@ from typing import Any
 
 import numpy as np
 
+from alexnet.download import verify
 from alexnet.errors import ConfigError
 from alexnet.io import staging_dir
 from alexnet.modern.augment import mean_image, rgb_pca
 from alexnet.modern.data import load_dataset
 from alexnet.original import batches
-from alexnet.pipeline.fetch import read_fetched
+from alexnet.pipeline.fetch import pin_of, read_fetched
 from alexnet.pipeline.params import check_keys
 
 #: Images per 2012 batch file (the CIFAR-10 batches of the 2011 release held 10,000).
@@ -53,9 +54,18 @@ def to_columns(images: np.ndarray) -> np.ndarray:
 
 def load_fetched_dataset(fetched: str | Path, *, size: int | None, cache_dir: str | None = None,
                          progress: bool = True):
-    """The fetched data set through the port's loader (decoded once, then cached)."""
+    """The fetched data set through the port's loader (decoded once, then cached).
+
+    Every fetched file is checked against its pin again first (the manifest's checksums):
+    a file changed or damaged since the fetch stage stops here with both checksums,
+    instead of being decoded into batches that look genuine. (The ILSVRC-2012 archives,
+    ~150 GB, are not hashed again here: prepare reads the image tree made from them.)
+    """
 
     fd = read_fetched(fetched)
+    if fd.kind != "ilsvrc2012":
+        for entry in fd.manifest["files"]:
+            verify(fd.files[entry["file"]], pin_of(entry), progress=progress)
     return load_dataset(fd.data, size=size, cache_dir=cache_dir, md5=fd.md5,
                         progress=progress), fd
 

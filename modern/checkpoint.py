@@ -359,9 +359,16 @@ def rebuild(ckpt: Checkpoint, build: Any | None = None) -> torch.nn.Module:
                                   f"({type(exc).__name__}: {exc})") from None
 
     with torch.device("meta"):
-        # build_model(init=False) skips drawing random numbers for the probe
-        probe = attempt(**({"init": False} if build is default_builder
-                           and "init" not in cfg else {}))
+        # build_model(init=False) skips drawing random numbers for the probe; a builder
+        # that does not know init= is probed as it is
+        probe = None
+        if "init" not in cfg:
+            try:
+                probe = build(**cfg, init=False)
+            except (TypeError, ValueError, KeyError, AlexNetError):
+                probe = None  # reported (as one line) by the plain attempt below
+        if probe is None:
+            probe = attempt()
     nbytes = sum(p.numel() * p.element_size() for p in probe.parameters())
     if nbytes > MAX_PARAM_BYTES:
         raise CheckpointError(f"{ckpt.path}: model_config asks for {nbytes:,} bytes of "

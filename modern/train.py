@@ -290,6 +290,18 @@ def train(
     """
     # one process per run folder; under DDP the ranks share it, rank 0 holds the lock
     rank0 = os.environ.get("RANK", "0") == "0"
+    out, created = Path(cfg.out), not Path(cfg.out).exists()
+    try:
+        return _train_locked(cfg, rank0, resume, overrides, build, stop, max_steps, on_step,
+                             log)
+    except BaseException:
+        if created and out.is_dir() and set(os.listdir(out)) <= {".lock"}:
+            (out / ".lock").unlink(missing_ok=True)  # a run that never started leaves no folder
+            out.rmdir()
+        raise
+
+
+def _train_locked(cfg, rank0, resume, overrides, build, stop, max_steps, on_step, log):
     with folder_lock(Path(cfg.out), what="run folder") if rank0 else nullcontext():
         run = setup_run(cfg, resume=resume, overrides=overrides, build=build,
                         log=log or tqdm.write)

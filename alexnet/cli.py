@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("alexnet.modern.cli", "train"),
     "evaluate": ("alexnet.modern.cli", "evaluate"),
     "predict": ("alexnet.modern.cli", "predict"),
+    "weights": ("alexnet.modern.cli_weights", "weights"),
     "original": ("alexnet.original.cli", "original"),
     "imagenet": ("alexnet.imagenet.cli", "imagenet"),
     "tour": ("alexnet.original.museum.cli_tour", "tour"),

@@ -23,6 +23,15 @@ Weight sets (:data:`WEIGHTS`)
     one :class:`WeightSet` per set of trained weights the package knows: where the file
     comes from (bundled with its sha256, or a URL with a pinned checksum), its licence,
     the figures reported for it, and how its network differs from definition 145.
+    The published ImageNet sets (BVLC AlexNet, BVLC reference CaffeNet, torchvision's
+    AlexNet) are read by the importers of :mod:`alexnet.modern.importers`. Their facts
+    come from BVLC Caffe's ``models/bvlc_alexnet/readme.md`` and
+    ``models/bvlc_reference_caffenet/readme.md`` (file, URL, sha1, figures, differences
+    from the paper, licence: "released for unrestricted use" since Caffe's commits of
+    29 December 2014 and 7 January 2015, the first model-zoo readmes of August 2014 said
+    non-commercial use) and from torchvision's ``AlexNet_Weights.IMAGENET1K_V1`` (URL,
+    figures, 61,100,840 parameters; the file name carries the first 8 hex digits of its
+    sha256, all torchvision publishes and checks). None of these files is bundled.
 Backends (:data:`BACKENDS`)
     one vocabulary for "where the kernel layers' arithmetic runs", with what each name
     means for the 2012 re-creation and for the port, and the older names kept as aliases.
@@ -39,8 +48,8 @@ from alexnet.errors import BackendUnavailable, ConfigError
 __all__ = [
     "Figure", "ArchSpec", "BundledFile", "Download", "WeightSet", "BackendSpec",
     "ARCHS", "WEIGHTS", "TEST_IMAGES", "BACKENDS", "CIFAR10_CLASSES", "CLASS_LISTS",
-    "arch", "reference_net", "weight_set", "backend", "backend_names", "reported",
-    "judged_figures",
+    "arch", "reference_net", "weight_set", "weight_set_for_digest", "backend",
+    "backend_names", "reported", "judged_figures",
     "reported_summary", "cfg_nets",
 ]
 
@@ -78,7 +87,9 @@ class ArchSpec:
 
     name: str
     description: str
-    builder: str                # "module" (AlexNet2012) or "cfg" (CfgNet from a cfg pair)
+    builder: str                # "module" (AlexNet2012), "cfg" (CfgNet from a cfg pair) or
+    #                             "named" (the port's class for this name, found by
+    #                             alexnet.modern.build: the imported weights' layouts)
     variant: str | None         # AlexNet2012 variant, for builder "module"
     cfg_net: str | None         # bundled cfg pair layers-<net>.cfg, for builder "cfg"
     reference_net: str | None   # the bundled 2012 definition the verifier runs against it
@@ -99,6 +110,13 @@ _CIFAR24_PREP = ("CIFAR-10 32x32 images, the training mean image subtracted; tra
                  "takes random 24x24 crops and their mirrors, testing the centre crop or "
                  "averages crops and mirrors (9 views)")
 _ONE_GTX580_2011 = "one GTX 580 (2011)"
+_BVLC_PREP = ("images warped to 256x256 (Caffe's ImageNet recipe), Caffe's mean image "
+              "subtracted, BGR channels, centre 227x227 crop; the port stores the shorter "
+              "side at 256 and crops the centre square, and the net reverses the channels")
+_TV_PREP = ("RGB scaled to [0, 1], normalised with mean (0.485, 0.456, 0.406) and std "
+            "(0.229, 0.224, 0.225), shorter side 256, centre 224x224 crop; the port feeds "
+            "0-255 values minus 255 x the mean and the net divides by 255 x the std")
+
 
 _PAPER = "Krizhevsky, Sutskever, Hinton, NIPS 2012, section 6 (ILSVRC-2012 val, 1 CNN)"
 _PAPER_PROTOCOL = ("ILSVRC-2012 validation set (50,000 images), one CNN, predictions "
@@ -185,6 +203,23 @@ _ARCH_LIST: tuple[ArchSpec, ...] = (
     ArchSpec(
         "summer-137", "summer-2012 family, def 137 (rnorm instead of cnorm)",
         "cfg", None, "137", "137", "", (3, 224, 224), 1000, _IMAGENET_PREP),
+    ArchSpec(
+        name="bvlc-alexnet", description="BVLC AlexNet (Caffe, 2014): norm before pool, "
+        "groups of 2, 227 input", builder="named", variant=None, cfg_net=None,
+        reference_net=None, no_reference="no cfg pair written for Caffe's layout yet",
+        input_shape=(3, 227, 227), classes=1000, preprocessing=_BVLC_PREP),
+    ArchSpec(
+        name="bvlc-caffenet", description="BVLC CaffeNet (Caffe, 2014): pool before norm, "
+        "groups of 2, 227 input", builder="named", variant=None,
+        cfg_net=None, reference_net=None,
+        no_reference="no cfg pair written for Caffe's layout yet",
+        input_shape=(3, 227, 227), classes=1000, preprocessing=_BVLC_PREP),
+    ArchSpec(
+        name="alexnet-owt", description="torchvision's one-tower AlexNet (2014), 224 input, "
+        "no LRN", builder="named", variant=None, cfg_net=None,
+        reference_net=None,
+        no_reference="a 2014 network; the 2012 code has no definition of it",
+        input_shape=(3, 224, 224), classes=1000, preprocessing=_TV_PREP),
 )
 
 #: every architecture by name, in listing order
@@ -284,6 +319,12 @@ class WeightSet:
 _CIFAR_BUNDLED_DIFF = ("another network: a 2011 CIFAR-10 example net (32x32 input, 10 "
                        "classes, one GPU, no towers), not the ImageNet definition 145")
 _PROJECT_LICENCE = "BSD-2-Clause (the project's own training run)"
+_BVLC_PROTOCOL = "ILSVRC-2012 validation set (50,000 images), centre 227x227 crop only"
+_TV_PROTOCOL = ("ILSVRC-2012 validation set (50,000 images), shorter side resized to 256 "
+                "(bilinear), centre 224x224 crop, one view")
+_BVLC_LICENCE = ("released for unrestricted use (BVLC Caffe, models/{dir}/readme.md, "
+                 "since January 2015; the first model-zoo readmes of 2014 said "
+                 "non-commercial use only, after ImageNet's terms of access); not bundled")
 
 _WEIGHT_LIST: tuple[WeightSet, ...] = (
     WeightSet(
@@ -305,24 +346,71 @@ _WEIGHT_LIST: tuple[WeightSet, ...] = (
                          "bundled/cifar10-18pct.json (the run's final test)"),),
         provenance="bundled/cifar10-18pct.json"),
     WeightSet(
-        "bvlc-alexnet", None,
-        "BVLC AlexNet (Caffe model zoo); the 2012 layout, trained again in 2014",
-        Download("bvlc_alexnet.caffemodel",
-                 "http://dl.caffe.berkeleyvision.org/bvlc_alexnet.caffemodel",
-                 (("sha1", "9116a64c0fbe4459d18f4bb6b56d647b63920377"),)),
-        "released for unrestricted use (BVLC Caffe, models/bvlc_alexnet/readme.md; older "
-        "Caffe model-zoo pages said academic / non-commercial use only); not bundled",
-        "Caffe's replication of the paper's network: one process with groups of 2 in "
-        "conv2, conv4 and conv5 where definition 145 has two GPUs (the same connections); "
-        "227x227 input; ReLU before each LRN; no same-map normalisation after conv2; "
-        "trained without the PCA colour noise, non-zero biases started at 0.1 instead of 1",
+        name="bvlc-alexnet", arch="bvlc-alexnet",
+        about="BVLC AlexNet (Caffe model zoo); the 2012 layout, trained again in 2014",
+        source=Download("bvlc_alexnet.caffemodel",
+                        "http://dl.caffe.berkeleyvision.org/bvlc_alexnet.caffemodel",
+                        (("sha1", "9116a64c0fbe4459d18f4bb6b56d647b63920377"),)),
+        licence=_BVLC_LICENCE.format(dir="bvlc_alexnet"),
+        differs_from_145=(
+            "Caffe's replication of the paper's network: one process with groups of 2 in "
+            "conv2, conv4 and conv5 where definition 145 has two GPUs (the same "
+            "connections); 227x227 input; ReLU before each LRN; LRN k = 1 with one window "
+            "across both groups (145: k = 2, per tower); no same-map normalisation after "
+            "conv2; Caffe's inverted dropout; trained without the PCA colour noise, "
+            "non-zero biases started at 0.1 instead of 1"),
         reported=(
-            Figure("top1_err", 0.429, "ILSVRC-2012 validation set, centre crop only",
+            Figure("top1_err", 0.429, _BVLC_PROTOCOL,
                    "BVLC Caffe, models/bvlc_alexnet/readme.md (top-1 accuracy 57.1%)"),
-            Figure("top5_err", 0.198, "ILSVRC-2012 validation set, centre crop only",
+            Figure("top5_err", 0.198, _BVLC_PROTOCOL,
                    "BVLC Caffe, models/bvlc_alexnet/readme.md (top-5 accuracy 80.2%)"),
         ),
-        note="no architecture of the port reads Caffe's layout yet"),
+        provenance="iteration 360,000 snapshot, trained by Evan Shelhamer"),
+    WeightSet(
+        name="bvlc-caffenet", arch="bvlc-caffenet",
+        about="BVLC reference CaffeNet (Caffe model zoo): AlexNet with pooling before "
+              "normalisation",
+        source=Download("bvlc_reference_caffenet.caffemodel",
+                        "http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel",
+                        (("sha1", "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"),)),
+        licence=_BVLC_LICENCE.format(dir="bvlc_reference_caffenet"),
+        differs_from_145=(
+            "as bvlc-alexnet (groups of 2, 227x227 input, ReLU before LRN, LRN k = 1 "
+            "across both groups, no same-map normalisation, no PCA colour noise), and "
+            "each of the first two layers pools before it normalises "
+            "(conv -> ReLU -> pool -> LRN); biases started at 1 as in the paper"),
+        reported=(
+            Figure("top1_err", 0.426, _BVLC_PROTOCOL,
+                   "BVLC Caffe, models/bvlc_reference_caffenet/readme.md (top-1 accuracy "
+                   "57.4%)"),
+            Figure("top5_err", 0.196, _BVLC_PROTOCOL,
+                   "BVLC Caffe, models/bvlc_reference_caffenet/readme.md (top-5 accuracy "
+                   "80.4%)"),
+        ),
+        provenance="iteration 310,000 snapshot, trained by Jeff Donahue"),
+    WeightSet(
+        name="torchvision-alexnet", arch="alexnet-owt",
+        about="torchvision's AlexNet weights (AlexNet_Weights.IMAGENET1K_V1): the one-tower "
+              "2014 variant",
+        source=Download("alexnet-owt-7be5be79.pth",
+                        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+                        (("sha256-prefix", "7be5be79"),)),
+        licence=("not stated for the file; torchvision's docs: pre-trained models may have "
+                 "their own licenses or terms derived from the dataset used for training "
+                 "(ImageNet: non-commercial research and education); not bundled"),
+        differs_from_145=(
+            "another network: one tower (64, 192, 384, 256, 256 kernels), conv1 with "
+            "padding 2 on 224x224 input and PyTorch's round-down sizes, no response "
+            "normalisation, ReLU before every pooling, dropout before fc6 and fc7, an "
+            "adaptive average pool to 6x6; 61,100,840 parameters"),
+        reported=(
+            Figure("top1_err", 0.43478, _TV_PROTOCOL,
+                   "torchvision AlexNet_Weights.IMAGENET1K_V1 (acc@1 56.522)"),
+            Figure("top5_err", 0.20934, _TV_PROTOCOL,
+                   "torchvision AlexNet_Weights.IMAGENET1K_V1 (acc@5 79.066)"),
+        ),
+        provenance="torchvision references/classification: SGD lr 0.01, momentum 0.9, "
+                   "weight decay 1e-4, 90 epochs"),
 )
 
 #: every weight set by name
@@ -336,6 +424,20 @@ TEST_IMAGES: dict[str, BundledFile] = {
         "cifar10-sample.npy",
         "e581750719c2c18c031e4e5af2d7c7df1a6c1b5eaec76aefdf8d8b79211b7a86"),
 }
+
+
+def weight_set_for_digest(algo: str, digest: str) -> WeightSet | None:
+    """The weight set whose pinned ``algo`` digest is ``digest``, or None. A pin of
+    algorithm ``sha256-prefix`` (all torchvision publishes: the first hex digits of the
+    file's sha256, in its name) matches a full sha256 that starts with it."""
+    for ws in _WEIGHT_LIST:
+        if not isinstance(ws.source, Download):
+            continue
+        for a, d in ws.source.digests:
+            if (a, d) == (algo, digest) or (
+                    a == "sha256-prefix" and algo == "sha256" and digest.startswith(d)):
+                return ws
+    return None
 
 
 def weight_set(name: str) -> WeightSet:

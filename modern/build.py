@@ -11,6 +11,11 @@ Names are those of :data:`alexnet.registry.ARCHS`, which says how each is built
   layer by layer, 2012 names), the 2011 CIFAR-10 example nets and the summer-2012
   competition family. A cfg-backed name is available only when its files are bundled.
 
+* named nets (builder ``"named"``): the layouts of the published weights the importers
+  read, each its own class found by name in :data:`NAMED`: ``bvlc-alexnet`` and
+  ``bvlc-caffenet`` (:class:`~alexnet.modern.caffenets.BVLCNet`), ``alexnet-owt``
+  (:class:`~alexnet.modern.owt.AlexNetOWT`).
+
 ``build_model(cfg=(def_path, params_path))`` builds any other cfg pair.
 ``build_model(**model.config)`` rebuilds a model (architecture and initialisation).
 """
@@ -25,14 +30,24 @@ from torch import nn
 
 from alexnet import registry
 from alexnet.errors import ConfigError
+from alexnet.modern.caffenets import CAFFE_ARCHS, BVLCNet
 from alexnet.modern.cfgnet import CfgNet
 from alexnet.modern.net2012 import AlexNet2012
+from alexnet.modern.owt import AlexNetOWT
 from alexnet.original import cfgs
 from alexnet.original.layer import parse_layers
 
-__all__ = ["build_model", "available_archs"]
+__all__ = ["build_model", "available_archs", "NAMED"]
 
 CFG_OPTIONS = ("seed", "channels_last", "dropout")
+
+
+#: arch name -> the class building a ``"named"`` architecture, and the arguments that
+#: pick it (the rest are ``model.config`` minus ``arch``, and ``init``)
+NAMED: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
+    **{a: (BVLCNet, {"arch": a}) for a in CAFFE_ARCHS},
+    "alexnet-owt": (AlexNetOWT, {}),
+}
 
 
 def _cfg_pair(arch: str) -> tuple[Path, Path] | None:
@@ -47,7 +62,7 @@ def available_archs() -> list[str]:
     """Arch names usable here (cfg-backed ones only when their files are bundled), in the
     registry's order."""
     return [a.name for a in registry.ARCHS.values()
-            if a.builder == "module" or _cfg_pair(a.name) is not None]
+            if a.builder in ("module", "named") or _cfg_pair(a.name) is not None]
 
 
 def _check_options(arch: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -91,7 +106,8 @@ def build_model(
             raise ConfigError(f"{arch} takes {size} input, not {input_shape}")
         _check_options(arch, options, allowed)
         return AlexNet2012(spec.variant, init=init, **options)
-
+    if spec is not None and spec.builder == "named":
+        return _build_named(spec, input_shape, num_classes, init, options)
 
     if arch is not None:
         if spec is None:
@@ -124,3 +140,17 @@ def build_model(
         num_classes=num_classes,
     )
     return CfgNet(graph, arch=name, config=config, init=init, **options)
+
+
+def _build_named(spec: registry.ArchSpec, input_shape: Any, num_classes: int | None,
+                 init: bool, options: dict[str, Any]) -> nn.Module:
+    cls, fixed = NAMED[spec.name]
+    allowed = tuple(p for p in inspect.signature(cls).parameters
+                    if p not in ("init", *fixed))
+    if input_shape is not None and tuple(input_shape) != spec.input_shape:
+        size = "x".join(str(v) for v in spec.input_shape)
+        raise ConfigError(f"{spec.name} takes {size} input, not {tuple(input_shape)}")
+    if num_classes is not None:
+        options["num_classes"] = num_classes
+    _check_options(spec.name, options, allowed)
+    return cls(init=init, **fixed, **options)

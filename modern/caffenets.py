@@ -89,6 +89,7 @@ class BVLCNet(StepNet):
     """``bvlc-alexnet`` or ``bvlc-caffenet`` (see the module docstring)."""
 
     weight_layers = WEIGHT_LAYERS
+    config_options = ("num_classes", "hidden", "rgb_input", "seed")
 
     def __init__(
         self,
@@ -105,7 +106,6 @@ class BVLCNet(StepNet):
             raise ValueError(f"arch must be one of {', '.join(CAFFE_ARCHS)}, not {arch!r}")
         self.arch = arch
         self.order = CAFFE_ARCHS[arch]
-        self.num_classes, self.hidden = int(num_classes), int(hidden)
         self.rgb_input = bool(rgb_input)
         self.seed = seed
         self.input_shape = (3, 227, 227)
@@ -115,17 +115,9 @@ class BVLCNet(StepNet):
         self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
         self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
         self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
-        self.fc6 = nn.Linear(256 * 6 * 6, self.hidden)
-        self.fc7 = nn.Linear(self.hidden, self.hidden)
-        self.fc8 = nn.Linear(self.hidden, self.num_classes)
+        self.add_classifier(256 * 6 * 6, hidden, num_classes)
         if init:
             self.reset_parameters(seed)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """Rebuilds this network: ``build_model(**model.config)``."""
-        return {"arch": self.arch, "num_classes": self.num_classes, "hidden": self.hidden,
-                "rgb_input": self.rgb_input, "seed": self.seed}
 
     @torch.no_grad()
     def reset_parameters(self, seed: int | None = 0) -> None:
@@ -168,14 +160,8 @@ class BVLCNet(StepNet):
         return s
 
     def param_groups(self) -> list[dict[str, Any]]:
-        """One entry per tensor with Caffe's solver settings (the trainer's contract)."""
-        out = []
-        for name in WEIGHT_LAYERS:
-            mod = getattr(self, name)
-            out.append({"name": f"{name}.weights[0]", "layer": name, "param": mod.weight,
-                        "kind": "weights", "eps": _SOLVER["eps"], "mom": _SOLVER["mom"],
-                        "wc": _SOLVER["wc"]})
-            out.append({"name": f"{name}.biases", "layer": name, "param": mod.bias,
-                        "kind": "biases", "eps": _SOLVER["eps"] * _SOLVER["bias_lr_mult"],
-                        "mom": _SOLVER["mom"], "wc": 0.0})
-        return out
+        """Caffe's solver settings: biases learn at twice the rate, without decay."""
+        return self.solver_groups(
+            {"eps": _SOLVER["eps"], "mom": _SOLVER["mom"], "wc": _SOLVER["wc"]},
+            {"eps": _SOLVER["eps"] * _SOLVER["bias_lr_mult"], "mom": _SOLVER["mom"],
+             "wc": 0.0})

@@ -5,7 +5,7 @@ architecture, source URL, pinned checksum, licence, reported figures with their
 protocol, and how the network differs from definition 145).
 ``alexnet weights import caffe FILE --out DIR`` and ``alexnet weights import torchvision
 FILE --out DIR`` write a checkpoint that ``predict``, ``evaluate``, ``verify`` and
-``train --init-from`` read. The commands only call :mod:`alexnet.modern.weightsets` and
+``train --init-from`` read. The commands only call :data:`alexnet.registry.WEIGHTS` and
 :mod:`alexnet.modern.importers`, which the tests call directly.
 """
 
@@ -18,8 +18,7 @@ from typing import Any
 import click
 
 from alexnet.modern.importers import ImportResult, import_caffe, import_torchvision
-from alexnet.modern.weightsets import all_weight_sets
-from alexnet.registry import BundledFile, WeightSet
+from alexnet.registry import WEIGHTS, BundledFile, WeightSet
 
 
 def weight_set_info(ws: WeightSet) -> dict[str, Any]:
@@ -74,7 +73,7 @@ def weights() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def list_weights(as_json: bool) -> None:
     """Every weight set the package knows, with source, checksum, licence and figures."""
-    infos = [weight_set_info(ws) for ws in all_weight_sets().values()]
+    infos = [weight_set_info(ws) for ws in WEIGHTS.values()]
     click.echo(json.dumps(infos, indent=2) if as_json else format_weight_sets(infos))
 
 

@@ -37,12 +37,12 @@ from torch import nn
 
 from alexnet.errors import CheckpointError, ChecksumError, ConfigError, DataError
 from alexnet.io import file_digests
+from alexnet.modern.build import build_model
 from alexnet.modern.caffemodel import Blob, CaffeNet, read_blobproto, read_caffemodel
-from alexnet.modern.caffenets import CAFFE_ARCHS, CAFFE_MEAN_BGR, LRN, BVLCNet
+from alexnet.modern.caffenets import CAFFE_ARCHS, CAFFE_MEAN_BGR, LRN
 from alexnet.modern.checkpoint import find_checkpoint, save_checkpoint
-from alexnet.modern.owt import TORCHVISION_MEAN, TORCHVISION_NAMES, AlexNetOWT
-from alexnet.modern.weightsets import all_weight_sets, weight_set_for_digest
-from alexnet.registry import Download
+from alexnet.modern.owt import TORCHVISION_MEAN, TORCHVISION_NAMES
+from alexnet.registry import WEIGHTS, Download, weight_set_for_digest
 
 __all__ = ["ImportResult", "import_caffe", "import_torchvision", "caffe_layer_plan",
            "read_class_file", "MEAN_SIZE"]
@@ -84,7 +84,7 @@ def _pinned(path: Path, digests: dict[str, str]) -> str | None:
         "sha256", digests["sha256"])
     if ws is not None:
         return ws.name
-    for ws in all_weight_sets().values():
+    for ws in WEIGHTS.values():
         src = ws.source
         if isinstance(src, Download) and src.file == path.name:
             algo, want = src.digests[0]
@@ -310,7 +310,7 @@ def import_caffe(
     net = read_caffemodel(src)
     detected = _detect_caffe_arch(net, str(src))
     if known is not None:
-        pinned_arch = all_weight_sets()[known].arch
+        pinned_arch = WEIGHTS[known].arch
         if arch is not None and arch != pinned_arch:
             raise ConfigError(f"{src}: is the weight set {known!r} of arch {pinned_arch!r}, "
                               f"not {arch!r}")
@@ -321,7 +321,7 @@ def import_caffe(
             "pools before it normalises"
         raise CheckpointError(f"{src}: the net {order}, which is {detected}, not {arch}")
     try:
-        model = BVLCNet(arch, init=False, **dict(options or {}))
+        model = build_model(arch, init=False, **dict(options or {}))
     except TypeError as exc:
         raise ConfigError(f"arch {arch!r}: {exc}") from None
 
@@ -419,7 +419,7 @@ def import_torchvision(
     known = _pinned(src, digests)
     state = _load_state_dict(src)
     try:
-        model = AlexNetOWT(init=False, **dict(options or {}))
+        model = build_model("alexnet-owt", init=False, **dict(options or {}))
     except TypeError as exc:
         raise ConfigError(f"arch 'alexnet-owt': {exc}") from None
     own = model.state_dict()

@@ -72,6 +72,7 @@ class AlexNetOWT(StepNet):
     """torchvision's AlexNet layout (see the module docstring)."""
 
     weight_layers = WEIGHT_LAYERS
+    config_options = ("num_classes", "hidden", "input_scale", "seed")
 
     def __init__(
         self,
@@ -84,7 +85,6 @@ class AlexNetOWT(StepNet):
     ) -> None:
         super().__init__()
         self.arch = "alexnet-owt"
-        self.num_classes, self.hidden = int(num_classes), int(hidden)
         self.input_scale = None if input_scale is None else [float(v) for v in input_scale]
         if self.input_scale is not None and len(self.input_scale) != 3:
             raise ValueError("input_scale needs one value per colour channel")
@@ -96,17 +96,9 @@ class AlexNetOWT(StepNet):
         self.conv3 = nn.Conv2d(192, 384, 3, padding=1)
         self.conv4 = nn.Conv2d(384, 256, 3, padding=1)
         self.conv5 = nn.Conv2d(256, 256, 3, padding=1)
-        self.fc6 = nn.Linear(256 * 6 * 6, self.hidden)
-        self.fc7 = nn.Linear(self.hidden, self.hidden)
-        self.fc8 = nn.Linear(self.hidden, self.num_classes)
+        self.add_classifier(256 * 6 * 6, hidden, num_classes)
         if init:
             self.reset_parameters(seed)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """Rebuilds this network: ``build_model(**model.config)``."""
-        return {"arch": self.arch, "num_classes": self.num_classes, "hidden": self.hidden,
-                "input_scale": self.input_scale, "seed": self.seed}
 
     @torch.no_grad()
     def reset_parameters(self, seed: int | None = 0) -> None:
@@ -146,13 +138,6 @@ class AlexNetOWT(StepNet):
         return s
 
     def param_groups(self) -> list[dict[str, Any]]:
-        """One entry per tensor with torchvision's recipe (the trainer's contract; the
-        2012 update rule applies no decay to biases, torchvision's SGD did)."""
-        out = []
-        for name in WEIGHT_LAYERS:
-            mod = getattr(self, name)
-            out.append({"name": f"{name}.weights[0]", "layer": name, "param": mod.weight,
-                        "kind": "weights", **_SOLVER})
-            out.append({"name": f"{name}.biases", "layer": name, "param": mod.bias,
-                        "kind": "biases", **_SOLVER, "wc": 0.0})
-        return out
+        """torchvision's recipe (the 2012 update rule applies no decay to biases,
+        torchvision's SGD did)."""
+        return self.solver_groups(dict(_SOLVER), {**_SOLVER, "wc": 0.0})

@@ -69,3 +69,33 @@ class StepNet(nn.Module):
         finally:
             self.train(was_training)
         return rows
+
+    #: constructor options that ``config`` records beside ``arch`` (attributes of the net)
+    config_options: tuple[str, ...] = ()
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Rebuilds this network: ``build_model(**model.config)``."""
+        return {"arch": self.arch, **{k: getattr(self, k) for k in self.config_options}}
+
+    def add_classifier(self, features: int, hidden: int, num_classes: int) -> None:
+        """fc6, fc7 (``hidden`` units each) and fc8 (``num_classes`` logits) after
+        ``features`` inputs: the three fully connected layers every AlexNet of 2012-2014
+        ends with, whatever its convolutional part."""
+        self.hidden, self.num_classes = int(hidden), int(num_classes)
+        self.fc6 = nn.Linear(int(features), self.hidden)
+        self.fc7 = nn.Linear(self.hidden, self.hidden)
+        self.fc8 = nn.Linear(self.hidden, self.num_classes)
+
+    def solver_groups(self, weights: dict[str, float], biases: dict[str, float]
+                      ) -> list[dict[str, Any]]:
+        """One entry per tensor of :attr:`weight_layers`, with the update rule's settings
+        (``eps``, ``mom``, ``wc``) for weights and for biases: the trainer's contract."""
+        out = []
+        for name in self.weight_layers:
+            mod = getattr(self, name)
+            out.append({"name": f"{name}.weights[0]", "layer": name, "param": mod.weight,
+                        "kind": "weights", **weights})
+            out.append({"name": f"{name}.biases", "layer": name, "param": mod.bias,
+                        "kind": "biases", **biases})
+        return out

@@ -30,11 +30,12 @@ from click.testing import CliRunner
 
 from alexnet.cli import cli
 from alexnet.errors import CheckpointError, ChecksumError, ConfigError
+from alexnet.modern import build_model
 from alexnet.modern import checkpoint as ck
 from alexnet.modern.caffemodel import parse_blob, parse_net
 from alexnet.modern.caffenets import CAFFE_MEAN_BGR, BVLCNet
 from alexnet.modern.importers import import_caffe, import_torchvision
-from alexnet.modern.weightsets import WEIGHTS, all_weight_sets, build_pretrained_arch
+from alexnet.registry import WEIGHTS
 
 SMALL = {"hidden": 16, "num_classes": 10}
 
@@ -222,7 +223,7 @@ def _pixels(n: int, side: int, seed: int = 0) -> torch.Tensor:
 
 def _imported(ckpt_path):
     ckpt = ck.read_checkpoint(ckpt_path)
-    model = ck.build_for(ckpt, build=build_pretrained_arch)
+    model = ck.build_for(ckpt)
     return ckpt, model.eval()
 
 
@@ -434,23 +435,22 @@ def test_torchvision_wrong_tensors_and_checksum_name(tmp_path):
 
 
 def test_weight_sets_pin_sources_and_licences():
-    sets = all_weight_sets()
+    sets = WEIGHTS
     assert dict(sets["bvlc-alexnet"].source.digests)["sha1"] == \
         "9116a64c0fbe4459d18f4bb6b56d647b63920377"
     assert dict(sets["bvlc-caffenet"].source.digests)["sha1"] == \
         "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"
-    for name in WEIGHTS:
+    for name in ("bvlc-alexnet", "bvlc-caffenet", "torchvision-alexnet"):
         assert "not bundled" in sets[name].licence
         assert sets[name].reported and sets[name].differs_from_145
-        model = build_pretrained_arch(sets[name].arch, init=False)
+        model = build_model(sets[name].arch, init=False)
         assert sum(p.numel() for p in model.parameters()) == (
             61_100_840 if name == "torchvision-alexnet" else 60_965_224)
 
 
 @pytest.fixture
-def alexnet_cli(monkeypatch):
-    """The real ``alexnet`` group with ``weights`` registered (as alexnet/cli.py will)."""
-    monkeypatch.setitem(cli.lazy, "weights", ("alexnet.modern.cli_weights", "weights"))
+def alexnet_cli():
+    """The real ``alexnet`` command group."""
     return lambda *args: CliRunner().invoke(cli, list(args))
 
 

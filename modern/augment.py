@@ -6,7 +6,8 @@ What the 2012 code did, and this module does by default:
 * mean subtraction with the CENTRAL window of the per-pixel mean image, whatever the
   crop offset or flip (the mean is not cropped along with the image);
 * random crops with offsets drawn from 0..2b INCLUSIVE (2b+1 positions per axis, where
-  b is the border, ``(stored - input) / 2``) and a left-right flip with probability 1/2;
+  b is the border, ``(stored - input) / 2``; 0..stored - input when that is odd) and a
+  left-right flip with probability 1/2;
 * ``crop_chunk``: how many consecutive images share one offset and one flip. The
   ImageNet JPEG provider used 32; the CIFAR providers drew per image (1). The
   defaults follow that (:func:`default_crop_chunk`);
@@ -95,10 +96,10 @@ class Augmenter:
         s = self.mean.shape[0]
         if self.mean.shape != (s, s, 3):
             raise ConfigError(f"mean image has shape {self.mean.shape}, expected (S, S, 3)")
-        if self.out_size > s or (s - self.out_size) % 2:
+        if self.out_size > s:
             raise ConfigError(
                 f"the net reads {self.out_size}x{self.out_size} but images are stored "
-                f"{s}x{s}; need a stored size >= the input with an even difference"
+                f"{s}x{s}; need a stored size >= the input"
             )
         if self.pca_noise not in PCA_MODES:
             raise ConfigError(f"pca_noise must be one of {PCA_MODES}, got {self.pca_noise!r}")
@@ -106,7 +107,10 @@ class Augmenter:
             raise ConfigError(f"crop_chunk must be >= 1, got {self.crop_chunk}")
         if self.pca_noise != "off" and (self.pca_vals is None or self.pca_vecs is None):
             raise ConfigError("PCA colour noise needs the training set's eigen-decomposition")
-        self.border = (s - self.out_size) // 2
+        # an odd difference (Caffe's 227 crops of 256 images) puts the centre at the
+        # floor, as Caffe's centre crop does, and the far corners at the last offset
+        self.span = s - self.out_size
+        self.border = self.span // 2
         b, o = self.border, self.out_size
         self.mean_window = np.ascontiguousarray(self.mean[b : b + o, b : b + o])
 
@@ -120,12 +124,12 @@ class Augmenter:
                     color_noise: float | None = None) -> np.ndarray:
         """Random crops + flips (shared per ``crop_chunk``), mean, colour noise -> NCHW."""
         n = images.shape[0]
-        o, b = self.out_size, self.border
+        o, b, span = self.out_size, self.border, self.span
         out = np.empty((n, o, o, 3), np.float32)
         for c0 in range(0, n, self.crop_chunk):
             c1 = min(c0 + self.crop_chunk, n)
             if self.crop and b > 0:
-                y, x = int(rng.integers(0, 2 * b + 1)), int(rng.integers(0, 2 * b + 1))
+                y, x = int(rng.integers(0, span + 1)), int(rng.integers(0, span + 1))
             else:
                 y = x = b
             flip = bool(rng.integers(0, 2)) if self.flip else False
@@ -150,13 +154,13 @@ class Augmenter:
 
     def view_offsets(self, views: int) -> list[tuple[int, int, bool]]:
         """(y, x, mirrored) of each test view, in the 2012 providers' order."""
-        b = self.border
+        b, e = self.border, self.span
         if views == 1:
             return [(b, b, False)]
         if views == 9:
-            return [(y, x, False) for y in (0, b, 2 * b) for x in (0, b, 2 * b)]
+            return [(y, x, False) for y in (0, b, e) for x in (0, b, e)]
         if views == 10:
-            five = [(0, 0), (0, 2 * b), (b, b), (2 * b, 0), (2 * b, 2 * b)]
+            five = [(0, 0), (0, e), (b, b), (e, 0), (e, e)]
             return [(y, x, False) for y, x in five] + [(y, x, True) for y, x in five]
         raise ConfigError(f"views must be one of {VIEW_COUNTS}, got {views}")
 

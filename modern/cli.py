@@ -18,8 +18,10 @@ VIEWS = click.Choice(["1", "9", "10"])
 
 
 @click.command()
-@click.option("--arch", default="cifar10-80sec", show_default=True,
-              help="Network name understood by build_model (e.g. cifar10-80sec, alexnet2012).")
+@click.option("--arch", help="Network name understood by build_model (e.g. cifar10-80sec, "
+              "alexnet2012; default cifar10-80sec, or the --init-from checkpoint's).")
+@click.option("--init-from", type=click.Path(), help="Start from this checkpoint's weights "
+              "(a run, or weights imported by `alexnet weights import`), e.g. to fine-tune.")
 @click.option("--data", type=click.Path(), help="cifar-10-python.tar.gz, an image-folder tree "
               "(train/<class>/, test/<class>/ or val/<class>/) or its .tar.gz, or a 2012 "
               "batch folder (batches.meta + data_batch_N).")
@@ -136,19 +138,28 @@ def evaluate(checkpoint: str, data: str | None, views: str, json_out: str | None
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--checkpoint", required=True, type=click.Path(), envvar="ALEXNET_CHECKPOINT",
+@click.option("--weights", "weights", envvar="ALEXNET_WEIGHTS",
+              help="A known weight set's name once imported (`alexnet weights list`; e.g. "
+              "bvlc-alexnet), or a run folder / checkpoint (default: $ALEXNET_WEIGHTS).")
+@click.option("--checkpoint", type=click.Path(), envvar="ALEXNET_CHECKPOINT",
               help="Run folder, checkpoints folder, or a checkpoint .json/.safetensors "
               "(default: $ALEXNET_CHECKPOINT).")
 @click.option("--top", type=int, default=5, show_default=True)
 @click.option("--views", type=VIEWS, default="1", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def predict(images: tuple[str, ...], checkpoint: str, top: int, views: str, device: str,
-            as_json: bool) -> None:
-    """Most probable labels of IMAGE files (class names stored in the checkpoint)."""
+def predict(images: tuple[str, ...], weights: str | None, checkpoint: str | None, top: int,
+            views: str, device: str, as_json: bool) -> None:
+    """Most probable classes of IMAGE files, with their words and probabilities."""
+    from alexnet.errors import ConfigError
     from alexnet.modern.evaluate import load_for_inference, predict_files
+    from alexnet.modern.importers import resolve_weights
 
-    inf = load_for_inference(checkpoint, device=device)
+    if (weights is None) == (checkpoint is None):
+        raise ConfigError("give --weights NAME_OR_DIR (e.g. an imported bvlc-alexnet) or "
+                          "--checkpoint PATH, one of them")
+    inf = load_for_inference(resolve_weights(weights) if weights else checkpoint,
+                             device=device)
     res = predict_files(inf, list(images), top=top, views=int(views))
     if as_json:
         click.echo(json.dumps(res, indent=1))
@@ -156,4 +167,5 @@ def predict(images: tuple[str, ...], checkpoint: str, top: int, views: str, devi
     for r in res:
         click.echo(r["image"])
         for t in r["top"]:
-            click.echo(f"  {100 * t['prob']:6.2f}%  {t['label']}")
+            words = f"{t['words']} ({t['label']})" if t.get("words") else t["label"]
+            click.echo(f"  {100 * t['prob']:6.2f}%  {words}")

@@ -82,8 +82,10 @@ def import_group() -> None:
     """Write a checkpoint of the port from a published weights file."""
 
 
-_OUT = click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-                    help="Folder for the checkpoint (must not hold one already).")
+_OUT = click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+                    help="Folder for the checkpoint (must not hold one already; default "
+                    "for a known weight set: <cache>/weights/<name>, where --weights NAME "
+                    "looks).")
 _CLASSES = click.option("--classes", type=click.Path(dir_okay=False, exists=True),
                         default=None, help="Class file to keep in the checkpoint "
                         "(classes.tsv of `alexnet imagenet prepare`, or synset_words.txt).")

@@ -8,7 +8,7 @@ probabilities, not on a vote. Errors count ties fractionally (:mod:`.metrics`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,7 @@ class Inference:
     stored_size: int
     ckpt: Any
     device: torch.device
+    words: list[str] = field(default_factory=list)  # class words beside ids (ImageNet)
 
 
 def load_for_inference(path: str | Path, *, build: Any | None = None,
@@ -112,7 +113,10 @@ def load_for_inference(path: str | Path, *, build: Any | None = None,
     classes = [str(c) for c in ckpt.config.get("classes", [])]
     if len(classes) != int(model.num_classes):
         classes = [f"class {i}" for i in range(int(model.num_classes))]
-    return Inference(model, aug, classes, int(mean.shape[0]), ckpt, dev)
+    words = [str(w) for w in ckpt.config.get("class_words", [])]
+    if len(words) != len(classes):
+        words = []
+    return Inference(model, aug, classes, int(mean.shape[0]), ckpt, dev, words)
 
 
 def evaluate_checkpoint(path: str | Path, data: str | Path | None = None, *, views: int = 1,
@@ -167,6 +171,7 @@ def predict_files(inf: Inference, paths: list[str | Path], *, top: int = 5,
     for p, row in zip(paths, probs, strict=True):
         best = np.argsort(-row, kind="stable")[:k]
         out.append({"image": str(p),
-                    "top": [{"label": inf.classes[i], "index": int(i), "prob": float(row[i])}
+                    "top": [{"label": inf.classes[i], "index": int(i), "prob": float(row[i]),
+                             **({"words": inf.words[i]} if inf.words else {})}
                             for i in best]})
     return out

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from alexnet.download import cache_root
 from alexnet.errors import CheckpointError, ChecksumError, ConfigError, DataError
 from alexnet.io import file_digests
 from alexnet.modern.build import build_model
@@ -45,7 +46,7 @@ from alexnet.modern.owt import TORCHVISION_MEAN, TORCHVISION_NAMES
 from alexnet.registry import WEIGHTS, Download, weight_set_for_digest
 
 __all__ = ["ImportResult", "import_caffe", "import_torchvision", "caffe_layer_plan",
-           "read_class_file", "MEAN_SIZE"]
+           "read_class_file", "MEAN_SIZE", "imported_dir", "resolve_weights"]
 
 #: side of the stored images and of the mean image an imported checkpoint carries
 MEAN_SIZE = 256
@@ -64,6 +65,48 @@ class ImportResult:
         return {"checkpoint": str(self.checkpoint), "arch": self.arch,
                 "weight_set": self.weight_set, "digests": self.digests,
                 "parameters": self.parameters, "mapped": self.mapped}
+
+
+# --------------------------------------------------------------------------------------
+# Where imported weight sets live
+
+
+def imported_dir(name: str, cache_dir: str | Path | None = None) -> Path:
+    """The folder an import of the known weight set ``name`` goes to by default
+    (``<cache>/weights/<name>``), so that ``--weights NAME`` finds it afterwards."""
+    return cache_root(cache_dir) / "weights" / name
+
+
+def _import_hint(name: str) -> str:
+    ws = WEIGHTS[name]
+    kind = "torchvision" if ws.arch == "alexnet-owt" else "caffe"
+    src = ws.source
+    where = f"{src.file} from {src.url}" if isinstance(src, Download) else src.file
+    return f"get {where}, then run `alexnet weights import {kind} {src.file}`"
+
+
+def resolve_weights(name_or_dir: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """A checkpoint path for ``--weights``: an existing file or folder as it is, or the
+    import of a known weight set by its name (ConfigError saying how to import it when
+    it has not been, or naming the known sets for an unknown name)."""
+    p = Path(name_or_dir).expanduser()
+    if p.exists():
+        return p
+    name = str(name_or_dir)
+    if name not in WEIGHTS:
+        raise ConfigError(f"--weights {name!r}: no such checkpoint file or folder, and no "
+                          f"known weight set of that name (known: {', '.join(WEIGHTS)})")
+    if not isinstance(WEIGHTS[name].source, Download):
+        raise ConfigError(f"--weights {name!r}: these weights ship inside the package for "
+                          "the verifier (alexnet verify); give a run folder or an imported "
+                          "checkpoint instead")
+    folder = imported_dir(name, cache_dir)
+    try:
+        find_checkpoint(folder)
+    except CheckpointError:
+        raise ConfigError(f"--weights {name!r}: not imported here ({folder} holds no "
+                          f"checkpoint); {_import_hint(name)}") from None
+    return folder
 
 
 # --------------------------------------------------------------------------------------
@@ -96,6 +139,18 @@ def _pinned(path: Path, digests: dict[str, str]) -> str | None:
         raise ChecksumError(f"{path}: sha256 {digests['sha256']}, the name promises one "
                             f"starting {m.group(1)} (truncated or modified download)")
     return None
+
+
+def _out_dir(out_dir: str | Path | None, known: str | None, src: Path) -> Path:
+    """The folder to import into (by default :func:`imported_dir` of the known set),
+    refused when it already holds a checkpoint."""
+    if out_dir is None:
+        if known is None:
+            raise ConfigError(f"{src}: matches no known weight set; give --out DIR")
+        out_dir = imported_dir(known)
+    out = Path(out_dir)
+    _check_out_dir(out)
+    return out
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -132,6 +187,19 @@ def read_class_file(path: str | Path) -> list[tuple[str, str]]:
     if len({w for w, _ in out}) != len(out):
         raise DataError(f"{p}: a WordNet id appears twice")
     return out
+
+
+def _fc_sizes(blobs: list[Any]) -> dict[str, int]:
+    """``num_classes`` and ``hidden`` read from fc8's weights (a fine-tuned net may have
+    other sizes than the published one; every other shape is still checked against the
+    architecture). Empty when fc8 is absent or odd: the layer checks then name it."""
+    if not blobs:
+        return {}
+    b = blobs[0]
+    shape = b.squeezed_shape(2) if isinstance(b, Blob) else tuple(b.shape)
+    if len(shape) != 2 or min(shape) < 1:
+        return {}
+    return {"num_classes": int(shape[0]), "hidden": int(shape[1])}
 
 
 def _constant_mean(rgb: tuple[float, float, float]) -> np.ndarray:
@@ -285,7 +353,7 @@ def _caffe_mean(mean: str | Path | None) -> tuple[np.ndarray, str]:
 
 def import_caffe(
     path: str | Path,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     *,
     arch: str | None = None,
     mean: str | Path | None = None,
@@ -297,16 +365,16 @@ def import_caffe(
     ``arch`` defaults to what the file's layer order says; ``mean`` is Caffe's mean
     image (``.binaryproto`` or ``.npy``, BGR) instead of its per-channel values;
     ``classes`` a class file (:func:`read_class_file`) whose names the checkpoint keeps.
-    ``options`` are architecture options (``num_classes``, ``hidden``) for fine-tuned
-    nets and small test files; the command line always uses the published shapes.
+    ``options`` are architecture options (``num_classes``, ``hidden``); by default
+    they are read from fc8's weights, so a fine-tuned net (another number of classes)
+    imports too, while every other layer must have the published shape.
     """
     src = Path(path)
-    out = Path(out_dir)
     if arch is not None and arch not in CAFFE_ARCHS:
         raise ConfigError(f"--arch must be one of {', '.join(CAFFE_ARCHS)}, not {arch!r}")
-    _check_out_dir(out)
     digests = _digests(src)
     known = _pinned(src, digests)
+    out = _out_dir(out_dir, known, src)
     net = read_caffemodel(src)
     detected = _detect_caffe_arch(net, str(src))
     if known is not None:
@@ -320,6 +388,9 @@ def import_caffe(
         order = "normalises before it pools" if detected == "bvlc-alexnet" else \
             "pools before it normalises"
         raise CheckpointError(f"{src}: the net {order}, which is {detected}, not {arch}")
+    if options is None:
+        fc8 = net.layer("fc8")
+        options = _fc_sizes(fc8.blobs if fc8 is not None else [])
     try:
         model = build_model(arch, init=False, **dict(options or {}))
     except TypeError as exc:
@@ -404,7 +475,7 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def import_torchvision(
     path: str | Path,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     *,
     classes: str | Path | None = None,
     options: Mapping[str, Any] | None = None,
@@ -413,11 +484,13 @@ def import_torchvision(
     architecture ``alexnet-owt`` in ``out_dir`` (``classes``/``options`` as for
     :func:`import_caffe`)."""
     src = Path(path)
-    out = Path(out_dir)
-    _check_out_dir(out)
     digests = _digests(src)
     known = _pinned(src, digests)
+    out = _out_dir(out_dir, known, src)
     state = _load_state_dict(src)
+    if options is None:
+        options = _fc_sizes([state["classifier.6.weight"]]
+                            if "classifier.6.weight" in state else [])
     try:
         model = build_model("alexnet-owt", init=False, **dict(options or {}))
     except TypeError as exc:

@@ -87,6 +87,7 @@ class TrainConfig:
     limit_test: int | None = None
     eval_batch: int = 256
     progress: bool = True
+    init_from: str | None = None  # a checkpoint whose weights start a new run (fine-tuning)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -316,6 +317,21 @@ def _train_locked(cfg, rank0, resume, overrides, build, stop, max_steps, on_step
                 run.dist.close()
 
 
+def _initial_from(cfg: TrainConfig, build: Callable[..., torch.nn.Module],
+                  given: dict[str, Any]) -> torch.nn.Module:
+    """The network of checkpoint ``cfg.init_from`` with its weights (imported or trained),
+    to train on from there; its architecture is the run's (``--arch``, when given, must
+    agree)."""
+    start = ck.read_checkpoint(cfg.init_from)
+    if "arch" in given and given["arch"] != start.arch:
+        raise ConfigError(f"--init-from {cfg.init_from}: a checkpoint of arch "
+                          f"{start.arch!r}, not the --arch {given['arch']!r} given")
+    cfg.arch = start.arch
+    model = build(**{**start.meta["model_config"], "init": False})
+    ck.restore(start, model)
+    return model
+
+
 def setup_run(cfg: TrainConfig, *, resume: bool = False,
               overrides: dict[str, Any] | None = None,
               build: Callable[..., torch.nn.Module] | None = None,
@@ -349,6 +365,8 @@ def setup_run(cfg: TrainConfig, *, resume: bool = False,
     if ckpt is not None:
         model = ck.rebuild(ckpt, build)
         ck.check_architecture(ckpt, model)
+    elif cfg.init_from:
+        model = _initial_from(cfg, build, overrides or {})
     else:
         model = build(cfg.arch, seed=cfg.seed)  # build_model seeds its own initialisation
     model.to(device)

@@ -463,11 +463,18 @@ def test_cli_list_and_import(tmp_path, alexnet_cli, caffe_state):
     assert "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46" in r.output
     path = tmp_path / "net.caffemodel"
     path.write_bytes(caffe_net(caffe_state, v1=True))
-    # the command line imports the published shapes only: a small file is one line, exit 2
+    # fc8 says how many classes and hidden units (a fine-tuned net); the rest is checked
+    r = alexnet_cli("weights", "import", "caffe", str(path), "--out", str(tmp_path / "o"),
+                    "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["arch"] == "bvlc-alexnet" and res["weight_set"] is None
+    # an unpinned file needs --out; a second import into the same folder is refused
+    r = alexnet_cli("weights", "import", "caffe", str(path))
+    assert r.exit_code == 2 and "give --out" in r.output
     r = alexnet_cli("weights", "import", "caffe", str(path), "--out", str(tmp_path / "o"))
-    assert r.exit_code == 2
+    assert r.exit_code == 2 and "already holds a checkpoint" in r.output
     assert r.output.startswith("error: ") and r.output.count("\n") == 1
-    assert not (tmp_path / "o").exists()
 
 
 def test_cli_import_torchvision(tmp_path, alexnet_cli):
@@ -475,3 +482,121 @@ def test_cli_import_torchvision(tmp_path, alexnet_cli):
     torch.save({"x": torch.zeros(1), "y": [1, 2]}, path)
     r = alexnet_cli("weights", "import", "torchvision", str(path), "--out", str(tmp_path / "o"))
     assert r.exit_code == 2 and "not a state dict" in r.output
+
+
+# --------------------------------------------------------------------------------------
+# An imported checkpoint is an ordinary one: predict, evaluate, train --init-from
+
+
+WNIDS = [f"n{1440764 + i:08d}" for i in range(10)]
+
+
+@pytest.fixture
+def imported_small(tmp_path, caffe_state, alexnet_cli):
+    """A small BVLC AlexNet imported by the command line with a class file."""
+    path = tmp_path / "net.caffemodel"
+    path.write_bytes(caffe_net(caffe_state, v1=True))
+    classes = tmp_path / "synset_words.txt"
+    classes.write_text("".join(f"{w} thing number {i}, a test class\n"
+                               for i, w in enumerate(WNIDS)), encoding="utf-8")
+    out = tmp_path / "imported"
+    r = alexnet_cli("weights", "import", "caffe", str(path), "--out", str(out),
+                    "--classes", str(classes))
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def _photos(folder, n: int, seed: int = 0) -> list:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        h, w = int(rng.integers(200, 320)), int(rng.integers(200, 320))
+        p = folder / f"photo{i}.jpg"
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+def test_predict_on_imported_weights_shows_class_words(tmp_path, imported_small, alexnet_cli):
+    photos = _photos(tmp_path / "photos", 2)
+    r = alexnet_cli("predict", *map(str, photos), "--weights", str(imported_small), "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert [x["image"] for x in res] == [str(p) for p in photos]
+    for x in res:
+        top = x["top"]
+        assert len(top) == 5 and {t["label"] for t in top} <= set(WNIDS)
+        assert all(t["words"].startswith("thing number") for t in top)
+        probs = [t["prob"] for t in top]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+    # the probabilities are the imported network's softmax on the 227 centre crop
+    ckpt, model = _imported(imported_small)
+    from alexnet.modern.data import decode_image
+
+    img = torch.from_numpy(decode_image(photos[0], 256, name="p").astype(np.float32))
+    x = (img - ckpt.tensors["data/mean"])[14:241, 14:241].permute(2, 0, 1)[None]
+    with torch.no_grad():
+        want = torch.softmax(caffe_forward(dict(ckpt.group("model")), x.flip(1),
+                                           "norm-pool"), 1)[0]
+    got = {t["index"]: t["prob"] for t in res[0]["top"]}
+    for i, p in got.items():   # float32 forward of two implementations: 1e-4 absolute
+        assert p == pytest.approx(float(want[i]), abs=1e-4)
+    r = alexnet_cli("predict", str(photos[0]), "--weights", str(imported_small))
+    assert r.exit_code == 0 and "thing number" in r.output and "(n0144" in r.output
+
+
+def test_predict_names_the_import_command_for_a_known_set(tmp_path, alexnet_cli,
+                                                          monkeypatch):
+    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
+    r = alexnet_cli("predict", "x.jpg", "--weights", "bvlc-alexnet")
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert "alexnet weights import caffe bvlc_alexnet.caffemodel" in r.output
+    r = alexnet_cli("predict", "x.jpg", "--weights", "no-such-set")
+    assert r.exit_code == 2 and "known:" in r.output
+
+
+def test_predict_on_sample_photos(shared_datasets, imported_small, alexnet_cli):
+    photos = sorted((shared_datasets / "imagenet-samples").glob("*.JPEG"))[:6]
+    if not photos:
+        pytest.skip("no imagenet-samples photos")
+    r = alexnet_cli("predict", *map(str, photos), "--weights", str(imported_small), "--json")
+    assert r.exit_code == 0, r.output   # grayscale and odd sizes included
+    assert len(json.loads(r.output)) == len(photos)
+
+
+def _image_folder(root, per_class: int = 1) -> None:
+    for split in ("train", "test"):
+        for i, w in enumerate(WNIDS):
+            _photos(root / split / w, per_class, seed=100 * i + (split == "test"))
+
+
+def test_evaluate_and_init_from_an_imported_checkpoint(tmp_path, imported_small):
+    from alexnet.modern.evaluate import evaluate_checkpoint
+    from alexnet.modern.train import TrainConfig, train
+
+    data = tmp_path / "folder"
+    _image_folder(data)
+    for views in (1, 10):
+        res = evaluate_checkpoint(imported_small, data, views=views, batch_size=8,
+                                  cache_dir=str(tmp_path / "cache"), progress=False)
+        assert res["n"] == 10 and res["arch"] == "bvlc-alexnet"
+        assert 0.0 <= res["top1_err"] <= 1.0 and np.isfinite(res["loss"])
+    start = ck.read_checkpoint(imported_small).group("model")
+    cfg = TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=1, batch=5,
+                      cache_dir=str(tmp_path / "cache"), init_from=str(imported_small),
+                      progress=False)
+    res = train(cfg, max_steps=1)
+    tuned = ck.read_checkpoint(res.checkpoint)
+    assert tuned.arch == "bvlc-alexnet"
+    after = tuned.group("model")
+    # one step of SGD from the imported weights moves them a little, not to a fresh draw
+    for k in ("conv1.weight", "fc8.weight"):
+        delta = float((after[k] - start[k]).abs().max())
+        assert 0 < delta < 0.1 * float(start[k].abs().max()), k
+    with pytest.raises(ConfigError, match="not the --arch"):
+        train(TrainConfig(data=str(data), out=str(tmp_path / "run2"), arch="alexnet2012",
+                          init_from=str(imported_small), progress=False),
+              overrides={"arch": "alexnet2012"})

@@ -206,13 +206,12 @@ _ARCH_LIST: tuple[ArchSpec, ...] = (
     ArchSpec(
         name="bvlc-alexnet", description="BVLC AlexNet (Caffe, 2014): norm before pool, "
         "groups of 2, 227 input", builder="named", variant=None, cfg_net=None,
-        reference_net=None, no_reference="no cfg pair written for Caffe's layout yet",
+        reference_net="bvlc-alexnet", no_reference="",
         input_shape=(3, 227, 227), classes=1000, preprocessing=_BVLC_PREP),
     ArchSpec(
         name="bvlc-caffenet", description="BVLC CaffeNet (Caffe, 2014): pool before norm, "
         "groups of 2, 227 input", builder="named", variant=None,
-        cfg_net=None, reference_net=None,
-        no_reference="no cfg pair written for Caffe's layout yet",
+        cfg_net=None, reference_net="bvlc-caffenet", no_reference="",
         input_shape=(3, 227, 227), classes=1000, preprocessing=_BVLC_PREP),
     ArchSpec(
         name="alexnet-owt", description="torchvision's one-tower AlexNet (2014), 224 input, "

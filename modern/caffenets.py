@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from alexnet.layouts2012 import Piece
 from alexnet.modern.layers import cross_map_lrn, pool2012
 from alexnet.modern.steps import Step, StepNet
 
@@ -165,3 +166,35 @@ class BVLCNet(StepNet):
             {"eps": _SOLVER["eps"], "mom": _SOLVER["mom"], "wc": _SOLVER["wc"]},
             {"eps": _SOLVER["eps"] * _SOLVER["bias_lr_mult"], "mom": _SOLVER["mom"],
              "wc": 0.0})
+
+    # ----------------------------------------------------------------------------------
+    # The 2012 side: layers-<arch>.cfg names the layers as the steps here
+
+    def matrix_pieces(self) -> list[Piece]:
+        """Each weight layer is one 2012 matrix of the same name (the cfg's groups hold
+        Caffe's grouped blobs as they are). With ``rgb_input`` conv1's input channels are
+        reversed: the net here flips RGB to BGR before Caffe's conv1, the cfg net reads
+        RGB, and a convolution of flipped input is the convolution with flipped filters."""
+        pieces = []
+        for name in WEIGHT_LAYERS:
+            kind = "conv" if name.startswith("conv") else "fc"
+            cols = slice(None, None, -1) if name == "conv1" and self.rgb_input else slice(None)
+            pieces.append(Piece(f"{name}.weights[0]", f"{name}.weights[0]", kind,
+                                slice(None), cols))
+            pieces.append(Piece(f"{name}.biases", f"{name}.biases", kind + "_bias"))
+        return pieces
+
+    def layers_2012(self) -> dict[str, tuple[str, ...]]:
+        """Step name -> the layer of layers-<arch>.cfg that computes the same values (a
+        ReLU is the 2012 ``<layer>_neuron`` of the layer it follows)."""
+        out: dict[str, tuple[str, ...]] = {}
+        last = ""
+        for step in self.steps():
+            if step.kind in ("conv", "fc"):
+                last = step.name
+                out[step.name] = (step.name,)
+            elif step.kind == "relu":
+                out[step.name] = (f"{last}_neuron",)
+            elif step.kind in ("lrn", "pool"):
+                out[step.name] = (step.name,)
+        return out

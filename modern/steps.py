@@ -15,7 +15,12 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Step", "StepNet"]
+from alexnet.modern.trace import LayerOutput
+
+__all__ = ["Step", "StepNet", "KIND_2012"]
+
+#: a step's kind -> the 2012 layer type it answers to (the trace's ``kind``)
+KIND_2012 = {"lrn": "cmrnorm", "relu": "neuron", "dropout": "hs"}
 
 
 class Step(NamedTuple):
@@ -41,6 +46,20 @@ class StepNet(nn.Module):
         for step in self.steps():
             x = step.fn(x)
         return x
+
+    def forward_with_trace(self, x: Tensor) -> tuple[Tensor, list[LayerOutput]]:
+        """Logits and every step's output in order (:mod:`alexnet.modern.trace`): the
+        steps never work in place, so each entry keeps its values and stays in the
+        autograd graph (the verifier registers gradient hooks on them)."""
+        trace: list[LayerOutput] = []
+        for step in self.steps():
+            x = step.fn(x)
+            trace.append(LayerOutput(step.name, KIND_2012.get(step.kind, step.kind), x))
+        return x, trace
+
+    def param_tensors(self) -> dict[str, Tensor]:
+        """Port parameter (``param_groups`` name) -> its tensor."""
+        return {g["name"]: g["param"] for g in self.param_groups()}
 
     @torch.no_grad()
     def activations(self, x: Tensor) -> dict[str, Tensor]:

@@ -54,6 +54,8 @@ def port_map(model: Any, layers: dict[str, dict[str, Any]]) -> dict[str, tuple[s
 
     if isinstance(model, CfgNet):
         mapping = {name: (name,) for name, _key, _ins in model.plan}
+    elif hasattr(model, "layers_2012"):   # a net that names its own 2012 layers
+        mapping = model.layers_2012()
     else:
         variant = getattr(model, "variant", None)
         if variant != "code":

@@ -101,8 +101,8 @@ def describe() -> dict[str, Any]:
                  "tensor (forward), then back down to it (gradients), plus the minibatch "
                  "and position sums (weight gradients) and 3 for the update rule",
         "masks": [
-            "gradients between a ReLU and a max pool: positions whose reference forward "
-            "value is exactly 0 (2012 credits every tied maximum, PyTorch one)",
+            "gradients between a ReLU and a max pool: positions whose forward value is "
+            "exactly 0 on either side (2012 credits every tied maximum, PyTorch one)",
             "top-1: cases whose two best reference logits are closer than the logits' "
             "tolerance count as near-ties, not disagreements",
             "max pooling: in windows whose two largest inputs are within the forward "

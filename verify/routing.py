@@ -23,6 +23,10 @@ chose in each window (from both sides' recorded pool inputs), and
 
 Exact ties (equal values, e.g. the zeros after a ReLU) are not near-tie flips: the
 reference credits every tied element there, by the 2012 rule (see :mod:`.policy`).
+A ReLU right before the pool (Caffe's nets) adds one more rounding-level case: an input
+within rounding of 0 that one side's ReLU passes and the other's zeroes. When the port's
+window is all zeros and the reference's maximum is such a value, the reference's
+backward pools the port's 0 there as well (counted as ``relu_kinks`` in the check).
 """
 
 from __future__ import annotations
@@ -94,19 +98,33 @@ def analyse(layers: dict[str, dict[str, Any]], ref_acts: dict[str, np.ndarray],
         worst = float(gaps.max(initial=0.0))
         count = int(flipped.sum())
         near = flipped & ((rmax - chosen) <= tol * scale)
-        if near.any():
-            cn, ch, w = np.nonzero(near)
+        # a ReLU before the pool: where the port's window is all zeros and the
+        # reference's maximum is a rounding-level positive value, the two sides' ReLUs
+        # disagree on the sign of one near-zero input, and the reference would pass the
+        # window's gradient through it while the port's ReLU stops it; the reference's
+        # backward then pools the port's value (0) there too
+        kink = ~flipped & (p.max(axis=3) == 0) & (rmax > 0) & (rmax <= tol * scale)
+        steer = near | kink
+        if steer.any():
+            cn, ch, w = np.nonzero(steer)
             flat = (ch * out * out + w) * n + cn                  # engine matrix (C*out*out, N)
-            routes.hints[name] = (flat.astype(np.int64), chosen[near].astype(xr.dtype))
+            value = np.where(kink, 0.0, chosen)[steer]
+            routes.hints[name] = (flat.astype(np.int64), value.astype(xr.dtype))
         far = count - int(near.sum())
         note = ("no window routed differently" if count == 0 else
                 f"{count} of {flipped.size} windows routed differently"
                 + (", all near-ties: the reference's backward followed the port there"
                    if far == 0 else f", {far} beyond rounding (the port pooled another "
                                     "element)"))
+        kinks = int(kink.sum())
+        if kinks:
+            note += (f"; {kinks} window(s) at the ReLU's kink (the port's all zero, the "
+                     "reference's maximum within rounding of 0): the reference's backward "
+                     "pooled 0 there, as the port")
         abs_gap = float((rmax - chosen)[flipped].max(initial=0.0))
         routes.checks.append(Check(name, "pool-routing", abs_gap, worst, tol, far == 0,
                                    scale=scale, terms=float(fwd_terms[inp]),
                                    elements=int(flipped.size), note=note,
-                                   extra={"rerouted": count, "near_ties": int(near.sum())}))
+                                   extra={"rerouted": count, "near_ties": int(near.sum()),
+                                          "relu_kinks": kinks}))
     return routes

@@ -24,12 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from alexnet.errors import CheckpointError
 from alexnet.layouts2012 import (
     WEIGHT_TYPES,
     from_2012_matrices,
     layer_matrices,
     layers_from_port,
 )
+from alexnet.modern import checkpoint as ck
 from alexnet.modern.build import build_model
 from alexnet.original import checkpoint as checkpoint2012
 from alexnet.verify import backends, bundled, policy
@@ -163,13 +165,27 @@ def prepare(suite: Suite | str, *, backend: Any = "numpy", weights: str | Path |
                     info, times)
 
 
+def _checkpoint_config(path: Path, kind: str, arch: str) -> dict[str, Any]:
+    """The options a modern checkpoint of ``arch`` was built with (e.g. an imported
+    Caffe net's ``rgb_input``), so the port is rebuilt as it was saved; none for a 2012
+    checkpoint or a bare safetensors file."""
+    if kind != "modern" or path.suffix == ".safetensors":
+        return {}
+    try:
+        meta = ck.read_checkpoint(path).meta
+    except CheckpointError:
+        return {}
+    cfg = meta.get("model_config")
+    return dict(cfg) if isinstance(cfg, dict) and meta.get("arch") == arch else {}
+
+
 def _prepare_user(suite: Suite, graph: Graph, path: Path, backend: Any,
                   info: dict[str, Any]) -> Prepared:
     """``--weights``: a 2012 checkpoint, or a modern safetensors checkpoint/bundle."""
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     kind = bundled.weights_kind(path)
-    model = build_port(suite.arch)
+    model = build_port(**{**_checkpoint_config(path, kind, suite.arch), "arch": suite.arch})
     if kind == "2012":
         ref_layers = checkpoint2012.load_layers(path, graph.layers)
         with scratch() as tmp:
@@ -267,6 +283,9 @@ def compare_results(prep: Prepared, ref: SideResult, port: SideResult,
         note = None
         if name in tie_layers and name in ref.acts:
             mask = ref.acts[name] != 0
+            theirs = port.acts.get(name)
+            if theirs is not None and theirs.shape == mask.shape:
+                mask &= theirs != 0   # a ReLU's near-zero input zeroed on the port's side
             note = None
         t = terms.bwd.get(name, terms.top)
         if d["type"] == "data":

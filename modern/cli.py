@@ -28,8 +28,8 @@ VIEWS = click.Choice(["1", "9", "10"])
 @click.option("--batch", type=int, default=128, show_default=True, help="Minibatch size.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--schedule", help="Learning-rate schedule: a YAML/JSON file of rules "
-              "{epoch, layers, factor|eps|epsW|epsB|color_noise} or a preset "
-              "(cifar10-80sec, alexnet2012, none).")
+              "{epoch, layers, factor|factorW|factorB|eps|epsW|epsB|color_noise} or a "
+              "preset (cifar10-80sec, alexnet2012, alexnet2012-run4, none).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest "
               "checkpoint (bit-exact on CPU).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")

@@ -233,6 +233,13 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     # layer-params-80sec.cfg of the 2011 release: "reduce the learning rate after 8
     # epochs by a factor of 10" (the run is ~10 epochs long).
     "cifar10-80sec": [{"epoch": 8, "layers": "all", "factor": 0.1}],
+    # layer-params-18pct.cfg: every rate divided by 10 after 120 and again after 130 epochs.
+    "cifar10-18pct": [{"epoch": 120, "layers": "all", "factor": 0.1},
+                      {"epoch": 130, "layers": "all", "factor": 0.1}],
+    # layer-params-conv-local-11pct.cfg notes, on all 50,000 images: epsW 0.0001 after
+    # 500 epochs, 0.00001 after 510 (the bias rates are not lowered).
+    "cifar10-conv-local-11pct": [{"epoch": 500, "layers": "all", "epsW": 0.0001},
+                                 {"epoch": 510, "layers": "all", "epsW": 0.00001}],
     # Run 145 (docs/reference/recreation.md#recreation-training-schedule, layer-params-145
     # notes) at the epochs of run4.sh: three global drops of epsW (epsB stays at 0.02),
     # conv1's epsW lowered with colour noise off, then conv1 frozen, biases included.

@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from alexnet.errors import BackendUnavailable, ConfigError
 
 __all__ = [
-    "Figure", "ArchSpec", "BundledFile", "Download", "WeightSet", "BackendSpec",
+    "Figure", "Recipe", "ArchSpec", "BundledFile", "Download", "WeightSet", "BackendSpec",
     "ARCHS", "WEIGHTS", "TEST_IMAGES", "BACKENDS", "CIFAR10_CLASSES", "CLASS_LISTS",
-    "arch", "reference_net", "weight_set", "weight_set_for_digest", "backend",
+    "arch", "recipe", "reference_net", "weight_set", "weight_set_for_digest", "backend",
     "backend_names", "reported", "judged_figures",
     "reported_summary", "cfg_nets",
 ]
@@ -78,6 +78,25 @@ class Figure:
 
 
 # --------------------------------------------------------------------------------------
+# Training recipes
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the authors trained a network: what ``alexnet train`` does unless told otherwise.
+
+    ``schedule`` names a preset of :data:`alexnet.modern.update.PRESETS` (the rules live
+    there, once); ``source`` says where the recipe is written down.
+    """
+
+    epochs: int
+    schedule: str
+    test_views: int = 1
+    final_views: int | None = None
+    source: str = ""
+
+
+# --------------------------------------------------------------------------------------
 # Architectures
 
 
@@ -98,6 +117,7 @@ class ArchSpec:
     classes: int
     preprocessing: str
     reported: tuple[Figure, ...] = ()
+    recipe: Recipe | None = None
 
 
 _IMAGENET_PREP = ("ILSVRC-2012 images stored at 256x256 (shorter side 256, centre crop), "
@@ -118,6 +138,19 @@ _TV_PREP = ("RGB scaled to [0, 1], normalised with mean (0.485, 0.456, 0.406) an
             "0-255 values minus 255 x the mean and the net divides by 255 x the std")
 
 
+_RECIPE_145 = Recipe(90, "alexnet2012", test_views=1, final_views=10,
+                     source="layer-params-145 notes, run4.sh; paper section 6 (10 views)")
+_RECIPE_80SEC = Recipe(10, "cifar10-80sec",
+                       source="layer-params-80sec.cfg of the 2011 release (rates / 10 after "
+                              "8 epochs, about 10 epochs in all)")
+_RECIPE_18PCT = Recipe(140, "cifar10-18pct",
+                       source="layer-params-18pct.cfg of the 2011 release (rates / 10 after "
+                              "120 and 130 epochs)")
+_RECIPE_11PCT = Recipe(520, "cifar10-conv-local-11pct", test_views=1, final_views=9,
+                       source="layer-params-conv-local-11pct.cfg notes of the 2011 release "
+                              "(all 50,000 images for 500 epochs, then epsW 0.0001 and "
+                              "0.00001 for 10 epochs each; 9-view test)")
+
 _PAPER = "Krizhevsky, Sutskever, Hinton, NIPS 2012, section 6 (ILSVRC-2012 val, 1 CNN)"
 _PAPER_PROTOCOL = ("ILSVRC-2012 validation set (50,000 images), one CNN, predictions "
                    "averaged over 10 views (four corners and centre, and their mirrors)")
@@ -127,7 +160,7 @@ _CIFAR_PROTOCOL = "CIFAR-10 test set (10,000 images), one view"
 _ARCH_LIST: tuple[ArchSpec, ...] = (
     ArchSpec(
         "alexnet2012", "def 145, the paper's single net (2012 code), hand-written module",
-        "module", "code", None, "145", "", (3, 224, 224), 1000, _IMAGENET_PREP,
+        "module", "code", None, "145", "", (3, 224, 224), 1000, _IMAGENET_PREP, recipe=_RECIPE_145,
         reported=(
             Figure("top1_err", 0.407, _PAPER_PROTOCOL, _PAPER,
                    cite="paper §6, ILSVRC-2012 val, 1 CNN", time="five to six days",
@@ -145,13 +178,14 @@ _ARCH_LIST: tuple[ArchSpec, ...] = (
         "than definition 145: ReLU before the first LRN, the LRN's alpha not divided by "
         "the window, no same-map normalisation after conv2; use alexnet2012 or "
         "alexnet2012-cfg",
-        (3, 224, 224), 1000, _IMAGENET_PREP),
+        (3, 224, 224), 1000, _IMAGENET_PREP, recipe=_RECIPE_145),
     ArchSpec(
         "alexnet2012-cfg", "def 145 built layer by layer from the cfg (2012 layer names)",
-        "cfg", None, "145", "145", "", (3, 224, 224), 1000, _IMAGENET_PREP),
+        "cfg", None, "145", "145", "", (3, 224, 224), 1000, _IMAGENET_PREP,
+        recipe=_RECIPE_145),
     ArchSpec(
         "cifar10-80sec", "2011 CIFAR-10 example: 26% error in 80 s",
-        "cfg", None, "80sec", "80sec", "", (3, 32, 32), 10, _CIFAR32_PREP,
+        "cfg", None, "80sec", "80sec", "", (3, 32, 32), 10, _CIFAR32_PREP, recipe=_RECIPE_80SEC,
         reported=(Figure(
             "top1_err", 0.26, _CIFAR_PROTOCOL,
             "header of example-layers/layers-80sec.cfg, cuda-convnet 2011 release",
@@ -162,7 +196,7 @@ _ARCH_LIST: tuple[ArchSpec, ...] = (
                    "points below and 5 above for the copy and run-to-run spread"),)),
     ArchSpec(
         "cifar10-18pct", "2011 CIFAR-10 example: 18% error",
-        "cfg", None, "18pct", "18pct", "", (3, 32, 32), 10, _CIFAR32_PREP,
+        "cfg", None, "18pct", "18pct", "", (3, 32, 32), 10, _CIFAR32_PREP, recipe=_RECIPE_18PCT,
         reported=(Figure(
             "top1_err", 0.18, _CIFAR_PROTOCOL,
             "header of example-layers/layers-18pct.cfg, cuda-convnet 2011 release",
@@ -183,7 +217,7 @@ _ARCH_LIST: tuple[ArchSpec, ...] = (
     ArchSpec(
         "cifar10-conv-local-11pct", "2011 CIFAR-10 example with local layers: 11% error",
         "cfg", None, "conv-local-11pct", "conv-local-11pct", "", (3, 24, 24), 10,
-        _CIFAR24_PREP,
+        _CIFAR24_PREP, recipe=_RECIPE_11PCT,
         reported=(Figure(
             "top1_err", 0.11,
             "CIFAR-10 test set (10,000 images), averaged over crops and mirrors of the "
@@ -231,6 +265,13 @@ def arch(name: str) -> ArchSpec:
         return ARCHS[name]
     except KeyError:
         raise ConfigError(f"unknown arch {name!r} (known: {', '.join(ARCHS)})") from None
+
+
+def recipe(arch_name: str) -> Recipe | None:
+    """The authors' training recipe of ``arch_name``; None for a net without one (or a
+    name the registry does not know, such as a test's toy net)."""
+    spec = ARCHS.get(arch_name)
+    return spec.recipe if spec is not None else None
 
 
 def reference_net(arch_name: str) -> str:

@@ -240,6 +240,8 @@ class CfgNet(nn.Module):
         self.seed = seed
         self.channels_last = channels_last
         self.dropout_mode = dropout
+        #: max pools back-propagate to every tied maximum, as the 2012 kernel does
+        self.pool_ties = "all"
         self.input_shape = tuple(graph.input_shape)
         self.layers = nn.ModuleDict()
         self._init = init
@@ -354,7 +356,8 @@ class CfgNet(nn.Module):
         if t == "pool":
             if d["pool"] == "rand":
                 raise _error(lay, "pool=rand (stochastic pooling) is not supported")
-            op = L.Pool2012(d["pool"], d["sizeX"], d["stride"], d["start"], d["outputsX"])
+            op = L.Pool2012(d["pool"], d["sizeX"], d["stride"], d["start"], d["outputsX"],
+                            ties="all")  # the 2012 backward rule (ledger maxpool-tie-gradient)
             return ImageOp(op, shapes[0])
         if t == "cmrnorm":
             self._need(lay, "scale", "pow")

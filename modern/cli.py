@@ -26,12 +26,16 @@ VIEWS = click.Choice(["1", "9", "10"])
               "(train/<class>/, test/<class>/ or val/<class>/) or its .tar.gz, or a 2012 "
               "batch folder (batches.meta + data_batch_N).")
 @click.option("--out", type=click.Path(), required=True, help="Run folder, e.g. runs/NAME.")
-@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--epochs", type=int, help="Epochs (default: the arch's 2011/2012 recipe, "
+              "e.g. 10 for cifar10-80sec, 140 for cifar10-18pct, 90 for alexnet2012; 10 "
+              "for a net without one).")
 @click.option("--batch", type=int, default=128, show_default=True, help="Minibatch size.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--schedule", help="Learning-rate schedule: a YAML/JSON file of rules "
-              "{epoch, layers, factor|eps|epsW|epsB|color_noise} or a preset "
-              "(cifar10-80sec, alexnet2012, none).")
+@click.option("--schedule", help="Learning-rate schedule (default: the arch's recipe; "
+              "'none' for constant rates): a YAML/JSON file of rules "
+              "{epoch, layers, factor|factorW|factorB|eps|epsW|epsB|color_noise} or a "
+              "preset (cifar10-80sec, cifar10-18pct, cifar10-conv-local-11pct, alexnet2012, "
+              "alexnet2012-run4, none).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest "
               "checkpoint (bit-exact on CPU).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
@@ -53,16 +57,18 @@ VIEWS = click.Choice(["1", "9", "10"])
 @click.option("--shuffle", type=click.Choice(["once", "epoch", "none"]), default="once",
               show_default=True, help="Sample order: shuffled once (2012 batch files), "
               "every epoch, or as stored.")
-@click.option("--test-views", type=VIEWS, default="1", show_default=True,
-              help="Views for the per-epoch test.")
-@click.option("--final-views", type=VIEWS, help="Views for the final test (default: "
-              "--test-views).")
+@click.option("--test-views", type=VIEWS, help="Views for the per-epoch test (default: "
+              "the arch's recipe, else 1).")
+@click.option("--final-views", type=VIEWS, help="Views for the final test (default: the "
+              "arch's recipe, e.g. 9 for cifar10-conv-local-11pct, else --test-views).")
 @click.option("--checkpoint-every", type=int, default=0, show_default=True,
               help="Also checkpoint every N minibatches (0: at epoch ends only).")
 @click.option("--keep", type=int, default=2, show_default=True,
               help="Checkpoints to keep.")
-@click.option("--limit-train", type=int, help="Use only the first N training images.")
-@click.option("--limit-test", type=int, help="Use only the first N test images.")
+@click.option("--limit-train", type=int, help="Use only N training images: a stratified "
+              "subset (every class in proportion) drawn from --seed.")
+@click.option("--limit-test", type=int, help="Use only N test images (stratified, from "
+              "--seed).")
 @click.option("--max-steps", type=int, help="Stop (with a checkpoint) after N minibatches "
               "in total.")
 @click.option("--workers", type=int, help="Image-decoding threads.")

@@ -396,8 +396,46 @@ class ContrastNorm(ResponseNorm):
 # --------------------------------------------------------------------------------------
 
 
+class _MaxPoolAllTiesFunction(torch.autograd.Function):
+    """Max pooling whose backward gives a window's gradient to EVERY input equal to its
+    maximum, as the 2012 kernel does (docs/reference/kernels.md#kernels-torch-pool),
+    not to one of them as ``F.max_pool2d`` does.
+
+    ``x`` is already padded (with -inf) so that every one of the ``outputs`` windows per
+    axis, ``[o * stride, o * stride + size)``, lies inside it. The backward pass visits
+    the ``size**2`` window offsets: for each, the strided slice of ``x`` holding that
+    offset of every window is compared with the pooled values, and the output gradient
+    is added where they are equal (overlapping windows add up, as in 2012).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, size: int, stride: int, outputs: int) -> Tensor:
+        y = F.max_pool2d(x, size, stride)
+        if y.shape[-1] != outputs or y.shape[-2] != outputs:
+            y = y[..., :outputs, :outputs].clone()  # not a view: callers may ReLU in place
+        # y is not saved (an in-place ReLU may change it); backward pools x again
+        ctx.save_for_backward(x)
+        ctx.geom = (size, stride, outputs)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy: Tensor) -> tuple[Tensor, None, None, None]:
+        (x,) = ctx.saved_tensors
+        size, stride, outputs = ctx.geom
+        y = F.max_pool2d(x, size, stride)[..., :outputs, :outputs]
+        gx = torch.zeros_like(x)
+        span = stride * (outputs - 1) + 1
+        for dy in range(size):
+            for dx in range(size):
+                win = (..., slice(dy, dy + span, stride), slice(dx, dx + span, stride))
+                gx[win] += torch.where(x[win] == y, gy, 0.0)
+        return gx, None, None, None
+
+
 def pool2012(
-    x: Tensor, mode: str, size: int, stride: int, start: int = 0, outputs: int = 0
+    x: Tensor, mode: str, size: int, stride: int, start: int = 0, outputs: int = 0,
+    ties: str = "one",
 ) -> Tensor:
     """cuda-convnet pooling: windows [start + o*stride, +size) clipped to the image.
 
@@ -405,13 +443,17 @@ def pool2012(
     ``maxabs`` returns the element of largest magnitude. With start 0 and the default
     output count this is torch's ceil-mode pooling
     (docs/reference/kernels.md#kernels-torch-pool), the fast path.
-    Backward difference kept (documented, not replicated): on exactly tied maxima torch
-    routes the gradient to one element, 2012 to every tied one.
+    ``ties`` decides the max-pool backward on exactly tied maxima: ``"all"`` gives the
+    gradient to every tied element (the 2012 rule), ``"one"`` to a single one (PyTorch's,
+    the faster path). The forward values are the same either way.
     """
+    if ties not in ("one", "all"):
+        raise ValueError(f"ties must be 'one' or 'all', not {ties!r}")
     img = x.shape[-1]
     default = pool_output_size(img, size=size, stride=stride, start=start)
     outputs = outputs or default
-    if start == 0 and outputs == default and mode in ("max", "avg"):
+    all_ties = mode == "max" and ties == "all"
+    if start == 0 and outputs == default and mode in ("max", "avg") and not all_ties:
         if mode == "max":
             return F.max_pool2d(x, size, stride, ceil_mode=True)
         return F.avg_pool2d(x, size, stride, ceil_mode=True, count_include_pad=False)
@@ -421,6 +463,9 @@ def pool2012(
         start = 0
     left, right = pool_padding(img, size=size, stride=stride, start=start, outputs=outputs)
     pad = (left, right, left, right)
+    if all_ties:
+        return _MaxPoolAllTiesFunction.apply(F.pad(x, pad, value=-math.inf), size, stride,
+                                             outputs)
     if mode == "max":
         y = F.max_pool2d(F.pad(x, pad, value=-math.inf), size, stride)
     elif mode == "avg":
@@ -436,23 +481,23 @@ def pool2012(
 
 
 class Pool2012(nn.Module):
-    """cfg ``type=pool`` (``pool=max|avg|maxabs``)."""
+    """cfg ``type=pool`` (``pool=max|avg|maxabs``); ``ties`` as in :func:`pool2012`
+    (the cfg nets are 2012 code, so the builder passes ``"all"``)."""
 
-    def __init__(self, mode: str, size: int, stride: int, start: int = 0, outputs: int = 0):
+    def __init__(self, mode: str, size: int, stride: int, start: int = 0, outputs: int = 0,
+                 ties: str = "one"):
         super().__init__()
         self.mode, self.size, self.stride, self.start, self.outputs = (
             mode, size, stride, start, outputs)
+        self.ties = ties
 
     def forward(self, x: Tensor) -> Tensor:
-        return pool2012(x, self.mode, self.size, self.stride, self.start, self.outputs)
+        return pool2012(x, self.mode, self.size, self.stride, self.start, self.outputs,
+                        self.ties)
 
     def extra_repr(self) -> str:
-        return f"{self.mode}, size={self.size}, stride={self.stride}, start={self.start}"
-
-
-# --------------------------------------------------------------------------------------
-# Dropout, 2012 style ("hs" layer)
-# --------------------------------------------------------------------------------------
+        return (f"{self.mode}, size={self.size}, stride={self.stride}, start={self.start}, "
+                f"ties={self.ties}")
 
 
 def dropout2012(x: Tensor, keep: float, training: bool, mode: str = "2012") -> Tensor:

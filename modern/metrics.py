@@ -71,6 +71,7 @@ def render_report(metrics: dict[str, Any]) -> str:
         f"test views={cfg.get('test_views')}",
         f"- schedule: {cfg.get('schedule') or 'none'} {json.dumps(cfg.get('schedule_rules', []))}",
         f"- status: {metrics.get('status', '')}",
+        *[f"- {note}" for note in (metrics.get("subsets") or {}).values()],
         "",
         "| epoch | train loss | train top-1 err | test top-1 err | test top-5 err | "
         "eps (first tensor) | images/s | wall s |",

@@ -56,6 +56,11 @@ eps_b                       0.02        0.01        starting bias learning rate 
 dropout                     "2012"      "2012"      "2012": mask without rescaling while
                                                     training, x0.5 at test (paper §4.2);
                                                     "inverted": F.dropout's convention
+pool_ties                   "all"       "one"       max-pool backward on exactly tied
+                                                    maxima: every tied input gets the
+                                                    gradient (2012 kernel) or one
+                                                    (PyTorch; the paper does not say;
+                                                    ledger ``maxpool-tie-gradient``)
 ==========================  ==========  ==========  =====================================
 
 Shared by both: LRN size 5, alpha 1e-4, beta 0.75, k 2 (``lrn_k``), 224 input with
@@ -82,7 +87,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from alexnet.layouts2012 import LAYERS_2012, Piece, alexnet2012_pieces
-from alexnet.modern.layers import Conv2012, conv2d_2012, cross_map_lrn, dropout2012, response_norm
+from alexnet.modern.layers import (
+    Conv2012,
+    conv2d_2012,
+    cross_map_lrn,
+    dropout2012,
+    pool2012,
+    response_norm,
+)
 from alexnet.modern.trace import LayerOutput
 
 __all__ = ["AlexNet2012", "VARIANTS", "START_LAYER_PARAMS", "LAYERS_2012", "Piece"]
@@ -95,6 +107,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "init_std_conv3_5": 0.03,
         "eps_b": 0.02,
         "dropout": "2012",
+        "pool_ties": "all",
     },
     "paper": {
         "relu_before_lrn1": True,
@@ -103,6 +116,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "init_std_conv3_5": 0.01,
         "eps_b": 0.01,
         "dropout": "2012",
+        "pool_ties": "one",
     },
 }
 
@@ -143,6 +157,7 @@ class AlexNet2012(nn.Module):
         init_std_conv3_5: float | None = None,
         eps_b: float | None = None,
         dropout: str | None = None,
+        pool_ties: str | None = None,
         lrn_k: float = 2.0,
         num_classes: int = 1000,
         channels_last: bool = True,
@@ -159,10 +174,15 @@ class AlexNet2012(nn.Module):
             "init_std_conv3_5": init_std_conv3_5,
             "eps_b": eps_b,
             "dropout": dropout,
+            "pool_ties": pool_ties,
         }
         opts = {k: (VARIANTS[variant][k] if v is None else v) for k, v in given.items()}
         if opts["dropout"] not in ("2012", "inverted"):
             raise ValueError(f"dropout must be '2012' or 'inverted', not {opts['dropout']!r}")
+        if opts["pool_ties"] not in ("all", "one"):
+            raise ValueError(f"pool_ties must be 'all' or 'one', not {opts['pool_ties']!r}")
+        #: the max pools' backward rule on exact ties (read by the verifier)
+        self.pool_ties: str = opts["pool_ties"]
         self.variant = variant
         self.options: dict[str, Any] = opts
         self.lrn_k = float(lrn_k)
@@ -267,7 +287,7 @@ class AlexNet2012(nn.Module):
             return response_norm(x, RNORM_SIZE, RNORM_SCALE, RNORM_BETA)
 
         def pool(x: Tensor) -> Tensor:
-            return F.max_pool2d(x, 3, 2, ceil_mode=True)
+            return pool2012(x, "max", 3, 2, ties=self.pool_ties)
 
         def fc6(x: Tensor) -> Tensor:
             # flatten in (channel, y, x) order like 2012's fc input

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from alexnet import registry
 from alexnet.errors import AlexNetError, CheckpointError, ConfigError, DataError
 from alexnet.io import folder_lock
 from alexnet.modern import checkpoint as ck
@@ -51,6 +52,7 @@ from alexnet.modern.device import resolve_device
 from alexnet.modern.distributed import Distributed, from_environment
 from alexnet.modern.evaluate import evaluate
 from alexnet.modern.metrics import topk_credit, versions, write_json, write_report
+from alexnet.modern.subset import stratified_subset
 from alexnet.modern.update import Schedule, Update2012, load_schedule, parse_schedule
 
 
@@ -65,10 +67,12 @@ class TrainConfig:
     arch: str = "cifar10-80sec"
     data: str = ""
     out: str = "runs/default"
-    epochs: int = 10
+    epochs: int | None = None  # None: the arch's recipe (alexnet.registry), else 10
     batch: int = 128
     seed: int = 0
-    schedule: str | None = None  # a preset name (update.PRESETS) or a YAML/JSON file
+    # a preset name (update.PRESETS) or a YAML/JSON file; None: the arch's recipe, "none":
+    # constant rates
+    schedule: str | None = None
     device: str = "cpu"  # cpu | cuda | auto
     cache_dir: str | None = None
     md5: str | None = None
@@ -78,8 +82,8 @@ class TrainConfig:
     crop_chunk: int | None = None  # None: 1 for CIFAR, 32 for ImageNet (the 2012 providers)
     flip: bool | None = None  # None: flip iff there is a crop border (cifar vs cifar-cropped)
     shuffle: str = "once"  # once | epoch | none
-    test_views: int = 1
-    final_views: int | None = None
+    test_views: int | None = None  # None: the arch's recipe, else 1
+    final_views: int | None = None  # None: the arch's recipe, else test_views
     checkpoint_every: int = 0  # minibatches between extra checkpoints (0: epoch ends only)
     keep: int = 2
     workers: int | None = None
@@ -91,6 +95,23 @@ class TrainConfig:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def with_recipe(self) -> TrainConfig:
+        """This configuration with every unset recipe field (epochs, schedule, views)
+        taken from the arch's 2011/2012 recipe in :mod:`alexnet.registry`, so that a
+        plain ``alexnet train --arch NAME`` trains the way its authors did. A net
+        without a recipe gets 10 epochs, constant rates and one view."""
+        rec = registry.recipe(self.arch)
+        fill: dict[str, Any] = {}
+        if self.epochs is None:
+            fill["epochs"] = rec.epochs if rec else 10
+        if self.schedule is None:
+            fill["schedule"] = rec.schedule if rec else "none"
+        if self.test_views is None:
+            fill["test_views"] = rec.test_views if rec else 1
+        if self.final_views is None and rec is not None and rec.final_views is not None:
+            fill["final_views"] = rec.final_views
+        return dataclasses.replace(self, **fill)
 
     def validate(self) -> None:
         """Reject impossible settings up front, naming the setting."""
@@ -156,12 +177,6 @@ def stored_size_for(model: torch.nn.Module, image_size: int | None) -> int:
         return int(image_size)
     side = int(model.input_shape[-1])
     return 32 if side <= 32 else 256
-
-
-def _limit(split: Split | None, n: int | None) -> Split | None:
-    if split is None or n is None or n >= len(split):
-        return split
-    return Split(split.images[:n], split.labels[:n])
 
 
 def make_augmenter(cfg: TrainConfig, model: torch.nn.Module, mean: np.ndarray,
@@ -345,6 +360,7 @@ def setup_run(cfg: TrainConfig, *, resume: bool = False,
     build = build or ck.default_builder
     out = Path(cfg.out)
     cfg, ckpt = _open_run(cfg, out, resume, overrides or {})
+    cfg = cfg.with_recipe()
     cfg.validate()
     device = resolve_device(cfg.device)
     dist = from_environment(device)
@@ -379,9 +395,12 @@ def setup_run(cfg: TrainConfig, *, resume: bool = False,
     if dist is not None and dist.local_rank == 0:
         dist.barrier()
     _check_data(ds, model, ckpt, cfg)
-    train_split = _limit(ds.train, cfg.limit_train)
-    test_split = _limit(ds.test, cfg.limit_test)
+    train_split = stratified_subset(ds.train, cfg.limit_train, cfg.seed, stream=0)
+    test_split = stratified_subset(ds.test, cfg.limit_test, cfg.seed, stream=1)
     assert train_split is not None
+    subsets = _subset_notes(ds, train_split, test_split)
+    for note in subsets.values():
+        log(note)
 
     mean, pca_vals, pca_vecs = _data_statistics(ckpt, train_split)
     aug = make_augmenter(cfg, model, mean, pca_vals, pca_vecs)
@@ -426,7 +445,7 @@ def setup_run(cfg: TrainConfig, *, resume: bool = False,
             "run": out.name, "status": "running", "config": {**run_config, **_flat(cfg)},
             "seed": cfg.seed, "versions": versions(), "device": str(device),
             "threads": torch.get_num_threads(), "epochs": history,
-            "skipped_images": len(ds.skipped),
+            "skipped_images": len(ds.skipped), "subsets": subsets,
             "skipped": [{"file": a, "reason": b} for a, b in ds.skipped],
             "distributed": ({"world_size": dist.world, "backend": dist.backend}
                             if dist is not None else None),
@@ -438,6 +457,19 @@ def setup_run(cfg: TrainConfig, *, resume: bool = False,
             + "; ".join(f"{a} ({b})" for a, b in ds.skipped[:5])
             + (" ..." if len(ds.skipped) > 5 else ""))
     return run
+
+
+def _subset_notes(ds: Dataset, train_split: Split,
+                  test_split: Split | None) -> dict[str, str]:
+    """One line per split that ``--limit-train``/``--limit-test`` cut, for the log and
+    metrics.json (a figure on a subset must never pass for one on the whole split)."""
+    notes = {}
+    for name, full, part in (("train", ds.train, train_split), ("test", ds.test, test_split)):
+        if full is not None and part is not None and len(part) < len(full):
+            k = len(np.unique(part.labels))
+            notes[name] = (f"using a stratified subset of {len(part)} of {len(full)} {name} "
+                           f"images ({k} classes in proportion, drawn from the seed)")
+    return notes
 
 
 def _open_run(cfg: TrainConfig, out: Path, resume: bool,
@@ -640,6 +672,8 @@ def _merge_resume(ckpt: ck.Checkpoint, overrides: dict[str, Any], out: Path) -> 
     saved = dict(ckpt.config.get("train", {}))
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    if cfg.schedule is None:  # a run begun before recipes were defaults: constant rates
+        cfg.schedule = "none"
     for k, v in overrides.items():
         if k not in known:
             raise ConfigError(f"unknown setting {k!r}")

@@ -19,7 +19,8 @@ tensor gets no
 update at all, not even weight decay, and its velocity is left untouched.
 
 Schedules replace the 2012 practice of stopping a run, editing the params file and
-resuming: a list of rules ``{epoch, layers, factor | eps | epsW | epsB}`` evaluated
+resuming: a list of rules ``{epoch, layers, factor | factorW | factorB | eps | epsW | epsB}``
+evaluated
 from the cfg's base rates, so the rate in force is a pure function of the epoch
 (which makes resuming trivially exact).
 """
@@ -137,21 +138,27 @@ class Update2012(torch.optim.Optimizer):
 # --------------------------------------------------------------------------------------
 # Schedules
 
-_RULE_KEYS = {"epoch", "layers", "factor", "eps", "epsW", "epsB", "color_noise", "note"}
+_RULE_KEYS = {"epoch", "layers", "factor", "factorW", "factorB", "eps", "epsW", "epsB",
+              "color_noise", "note"}
+_VALUE_KEYS = ("factor", "factorW", "factorB", "eps", "epsW", "epsB", "color_noise")
 
 
 @dataclass(frozen=True)
 class Rule:
     """From ``epoch`` completed epochs on, change the rates of the matching tensors.
 
-    ``factor`` multiplies the rate in force; ``eps`` sets weights and biases,
-    ``epsW``/``epsB`` only one kind (a 2012 params file gives both). ``color_noise``
+    ``factor`` multiplies the rate in force of weights and biases, ``factorW`` /
+    ``factorB`` only that of one kind (the 2012 runs annealed epsW and mostly left epsB
+    alone); ``eps`` sets weights and biases, ``epsW``/``epsB`` only one kind (a 2012
+    params file gives both). ``color_noise``
     changes the PCA colour-noise scale (the 2012 runs switched it off near the end).
     """
 
     epoch: int
     layers: tuple[str, ...] = ("all",)
     factor: float | None = None
+    factorW: float | None = None  # noqa: N815 (the cfg's spelling, like epsW)
+    factorB: float | None = None  # noqa: N815
     eps: float | None = None
     epsW: float | None = None  # the cfg's spelling
     epsB: float | None = None
@@ -166,7 +173,7 @@ class Rule:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"epoch": self.epoch, "layers": list(self.layers)}
-        for k in ("factor", "eps", "epsW", "epsB", "color_noise"):
+        for k in _VALUE_KEYS:
             if getattr(self, k) is not None:
                 out[k] = getattr(self, k)
         if self.note:
@@ -198,6 +205,10 @@ class Schedule:
                 eps = r.epsB
             if r.factor is not None:
                 eps *= r.factor
+            if kind == "weights" and r.factorW is not None:
+                eps *= r.factorW
+            if kind == "biases" and r.factorB is not None:
+                eps *= r.factorB
         return eps
 
     def color_noise_for(self, base: float, epoch: int) -> float:
@@ -222,15 +233,31 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     # layer-params-80sec.cfg of the 2011 release: "reduce the learning rate after 8
     # epochs by a factor of 10" (the run is ~10 epochs long).
     "cifar10-80sec": [{"epoch": 8, "layers": "all", "factor": 0.1}],
-    # The ILSVRC-2012 runs (docs/reference/recreation.md#recreation-training-schedule,
-    # layer-params-145 notes), with the
-    # epochs of run4.sh: three global drops, conv1 lowered then frozen, noise off.
+    # layer-params-18pct.cfg: every rate divided by 10 after 120 and again after 130 epochs.
+    "cifar10-18pct": [{"epoch": 120, "layers": "all", "factor": 0.1},
+                      {"epoch": 130, "layers": "all", "factor": 0.1}],
+    # layer-params-conv-local-11pct.cfg notes, on all 50,000 images: epsW 0.0001 after
+    # 500 epochs, 0.00001 after 510 (the bias rates are not lowered).
+    "cifar10-conv-local-11pct": [{"epoch": 500, "layers": "all", "epsW": 0.0001},
+                                 {"epoch": 510, "layers": "all", "epsW": 0.00001}],
+    # Run 145 (docs/reference/recreation.md#recreation-training-schedule, layer-params-145
+    # notes) at the epochs of run4.sh: three global drops of epsW (epsB stays at 0.02),
+    # conv1's epsW lowered with colour noise off, then conv1 frozen, biases included.
     "alexnet2012": [
-        {"epoch": 22, "layers": "all", "factor": 0.1},
-        {"epoch": 49, "layers": "all", "factor": 0.1},
-        {"epoch": 66, "layers": "conv1*", "factor": 0.1, "color_noise": 0.0},
+        {"epoch": 22, "layers": "all", "factorW": 0.1},
+        {"epoch": 49, "layers": "all", "factorW": 0.1},
+        {"epoch": 66, "layers": "conv1*", "factorW": 0.1, "color_noise": 0.0},
         {"epoch": 73, "layers": "conv1*", "eps": 0.0},
-        {"epoch": 81, "layers": "all", "factor": 0.1},
+        {"epoch": 81, "layers": "all", "factorW": 0.1},
+    ],
+    # The 120 family (run4.sh's own run): the same, except that epsB was lowered once,
+    # with epsW at the first drop (0.02 -> 0.002).
+    "alexnet2012-run4": [
+        {"epoch": 22, "layers": "all", "factor": 0.1},
+        {"epoch": 49, "layers": "all", "factorW": 0.1},
+        {"epoch": 66, "layers": "conv1*", "factorW": 0.1, "color_noise": 0.0},
+        {"epoch": 73, "layers": "conv1*", "eps": 0.0},
+        {"epoch": 81, "layers": "all", "factorW": 0.1},
     ],
 }
 
@@ -275,10 +302,10 @@ def parse_schedule(data: Any, source: str = "<schedule>") -> Schedule:
         ):
             raise ConfigError(f"layers must be 'all', a glob or a list of globs, got {layers!r}",
                               path=where)
-        vals = {k: _num(item[k], where, k) for k in ("factor", "eps", "epsW", "epsB",
-                                                        "color_noise") if k in item}
-        if not any(k in vals for k in ("factor", "eps", "epsW", "epsB", "color_noise")):
-            raise ConfigError("a rule needs factor, eps, epsW, epsB or color_noise", path=where)
+        vals = {k: _num(item[k], where, k) for k in _VALUE_KEYS if k in item}
+        if not vals:
+            raise ConfigError(f"a rule needs {', '.join(_VALUE_KEYS[:-1])} or "
+                              f"{_VALUE_KEYS[-1]}", path=where)
         rules.append(Rule(epoch=epoch, layers=tuple(layers), note=str(item.get("note", "")),
                           **vals))
     return Schedule(rules=tuple(rules), source=source)

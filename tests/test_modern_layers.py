@@ -366,3 +366,49 @@ def test_nailbed_samples_centred_grid():
     y = L.Nailbed(2, 4, 56)(x)
     assert y.shape == (1, 1, 56, 56)
     assert y[0, 0, 0, :3].tolist() == [2.0, 6.0, 10.0] and y[0, 0, 0, -1].item() == 222.0
+
+
+# ---- max-pool backward on tied maxima (ledger maxpool-tie-gradient)
+
+
+def test_max_pool_all_ties_credits_every_tied_maximum():
+    from alexnet.modern.layers import pool2012
+
+    x = torch.zeros(1, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    (g_all,) = torch.autograd.grad(pool2012(x, "max", 2, 2, ties="all").sum(), x)
+    (g_one,) = torch.autograd.grad(pool2012(x, "max", 2, 2, ties="one").sum(), x)
+    assert torch.equal(g_all, torch.ones_like(x))  # 2012: all four tied inputs of each window
+    assert g_one.sum() == 4 and int((g_one != 0).sum()) == 4  # torch: one per window
+    # overlapping windows (size 3, stride 2): a tied input in two windows gets both
+    x2 = torch.zeros(1, 1, 5, 5, dtype=torch.float64, requires_grad=True)
+    (g2,) = torch.autograd.grad(pool2012(x2, "max", 3, 2, ties="all").sum(), x2)
+    assert g2[0, 0, 2, 2] == 4 and g2[0, 0, 0, 0] == 1 and g2[0, 0, 0, 2] == 2
+
+
+@pytest.mark.parametrize("img, size, stride, start, outputs", [
+    (9, 3, 2, 0, 0), (8, 3, 2, 0, 0), (32, 3, 2, 0, 0), (10, 3, 2, 1, 4), (7, 2, 2, 0, 4),
+])
+def test_max_pool_all_ties_equals_torch_without_ties(img, size, stride, start, outputs):
+    from alexnet.modern.layers import pool2012
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, img, img, dtype=torch.float64, requires_grad=True)  # no ties
+    gy = None
+    grads = {}
+    for ties in ("one", "all"):
+        y = pool2012(x, "max", size, stride, start, outputs, ties=ties)
+        gy = torch.randn_like(y, generator=torch.Generator().manual_seed(1)) if gy is None else gy
+        grads[ties] = (y.detach(), torch.autograd.grad(y, x, gy)[0])
+    assert torch.equal(grads["one"][0], grads["all"][0])  # forward identical
+    # sums of the same gy values in another order: float64, rel 1e-12
+    torch.testing.assert_close(grads["all"][1], grads["one"][1], rtol=1e-12, atol=0)
+
+
+def test_code_nets_use_the_2012_tie_rule_and_the_paper_variant_torchs():
+    from alexnet.modern.build import build_model
+
+    assert build_model("alexnet2012", init=False).pool_ties == "all"
+    assert build_model("alexnet2012-paper", init=False).pool_ties == "one"
+    assert build_model("cifar10-80sec", init=False).pool_ties == "all"
+    with pytest.raises(ValueError, match="pool_ties"):
+        build_model("alexnet2012", init=False, pool_ties="some")

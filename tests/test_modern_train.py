@@ -12,6 +12,7 @@ import torch
 from alexnet.errors import CheckpointError, ConfigError, DataError
 from alexnet.modern import checkpoint as ck
 from alexnet.modern.train import TrainConfig, TrainingDiverged, train
+from alexnet.modern.update import load_schedule
 
 
 @pytest.fixture(scope="session")
@@ -217,3 +218,36 @@ def test_kill_inside_a_checkpoint_write_resumes_bit_exactly(tmp_path, data, tiny
     b, _ = _final_state(rest.out)
     _assert_same(a, b)
     assert not list((tmp_path / "killed" / "checkpoints").glob(".*.tmp"))
+
+
+def test_limits_take_stratified_subsets_and_say_so(tmp_path, data, tiny):
+    logs: list[str] = []
+    r = train(_cfg(tmp_path, data, "lim", epochs=1, limit_train=8, limit_test=2),
+              build=tiny, log=logs.append)
+    notes = r.metrics["subsets"]
+    assert set(notes) == {"train", "test"}
+    assert "stratified subset of 8 of" in notes["train"] and notes["train"] in logs
+    assert r.metrics["final"]["n"] == 2
+    assert "stratified subset of 8 of" in (r.out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("arch, epochs, schedule, test_views, final_views", [
+    ("cifar10-80sec", 10, "cifar10-80sec", 1, None),
+    ("cifar10-18pct", 140, "cifar10-18pct", 1, None),
+    ("cifar10-conv-local-11pct", 520, "cifar10-conv-local-11pct", 1, 9),
+    ("alexnet2012", 90, "alexnet2012", 1, 10),
+    ("cifar10-19pct", 10, "none", 1, None),   # no recipe in the registry
+    ("tiny", 10, "none", 1, None),            # not in the registry at all
+])
+def test_unset_recipe_fields_come_from_the_registry(arch, epochs, schedule, test_views,
+                                                    final_views):
+    cfg = TrainConfig(arch=arch).with_recipe()
+    assert (cfg.epochs, cfg.schedule, cfg.test_views, cfg.final_views) == \
+        (epochs, schedule, test_views, final_views)
+    load_schedule(cfg.schedule)  # every recipe names a schedule that exists
+
+
+def test_given_settings_override_the_recipe():
+    cfg = TrainConfig(arch="cifar10-18pct", epochs=3, schedule="none", test_views=10,
+                      final_views=1).with_recipe()
+    assert (cfg.epochs, cfg.schedule, cfg.test_views, cfg.final_views) == (3, "none", 10, 1)

@@ -145,6 +145,52 @@ def test_layer_globs_absolute_rates_and_freeze(tmp_path, tiny_net):
     assert s.color_noise_for(0.1, 3) == 0.1 and s.color_noise_for(0.1, 4) == 0.0
 
 
+def test_preset_alexnet2012_anneals_weights_only_like_run_145(tiny_net):
+    # Run 145's notes lower epsW three times and leave epsB at its start value, except
+    # conv1, frozen whole at epoch 73. Rates are products of powers of ten: rel=1e-9.
+    s = load_schedule("alexnet2012")
+    opt = _opt(tiny_net)
+    base = {k: v for k, v in opt.rates().items()}
+    for epoch, drops in ((21, 0), (22, 1), (49, 2), (81, 3)):
+        s.apply(opt, epoch)
+        r = opt.rates()
+        assert r["fc.weights[0]"] == pytest.approx(base["fc.weights[0]"] * 0.1**drops,
+                                                   rel=1e-9)
+        assert r["fc.biases"] == pytest.approx(base["fc.biases"], rel=1e-9)
+    s.apply(opt, 66)
+    assert opt.rates()["conv1.weights[0]"] == pytest.approx(
+        base["conv1.weights[0]"] * 1e-3, rel=1e-9)
+    assert opt.rates()["conv1.biases"] == pytest.approx(base["conv1.biases"], rel=1e-9)
+    assert s.color_noise_for(0.1, 66) == 0.0
+    s.apply(opt, 73)
+    assert opt.rates()["conv1.weights[0]"] == 0.0 and opt.rates()["conv1.biases"] == 0.0
+
+
+def test_preset_alexnet2012_run4_lowers_bias_rates_once(tiny_net):
+    s = load_schedule("alexnet2012-run4")
+    opt = _opt(tiny_net)
+    base = opt.rates()
+    for epoch, wdrops, bdrops in ((21, 0, 0), (22, 1, 1), (49, 2, 1), (81, 3, 1)):
+        s.apply(opt, epoch)
+        r = opt.rates()
+        assert r["fc.weights[0]"] == pytest.approx(base["fc.weights[0]"] * 0.1**wdrops,
+                                                   rel=1e-9)
+        assert r["fc.biases"] == pytest.approx(base["fc.biases"] * 0.1**bdrops, rel=1e-9)
+
+
+def test_factor_w_and_factor_b_scale_one_kind(tmp_path, tiny_net):
+    f = tmp_path / "s.yaml"
+    f.write_text("- {epoch: 1, layers: all, factorW: 0.5}\n- {epoch: 2, factorB: 0.25}\n")
+    s = load_schedule(f)
+    opt = _opt(tiny_net)
+    base = opt.rates()
+    s.apply(opt, 2)
+    r = opt.rates()
+    assert r["conv1.weights[0]"] == pytest.approx(base["conv1.weights[0]"] * 0.5, rel=1e-9)
+    assert r["conv1.biases"] == pytest.approx(base["conv1.biases"] * 0.25, rel=1e-9)
+    assert parse_schedule(s.to_json()).to_json() == s.to_json()
+
+
 def test_json_schedule_and_round_trip(tmp_path):
     f = tmp_path / "s.json"
     f.write_text(json.dumps({"rules": PRESETS["alexnet2012"]}))

@@ -51,8 +51,10 @@ velocity) to about 24,000 times their tolerance.
 
 Two comparisons are masked, each for a reason of definition rather than arithmetic:
 
-* Ties in max pooling. The 2012 kernel gives the gradient to EVERY element equal to a
-  window's maximum (docs/reference/kernels.md#kernels-torch-pool); PyTorch gives it
+* Ties in max pooling, for a port built with PyTorch's rule (``pool_ties="one"``, the
+  paper variant) only: the 2012 kernel gives the gradient to EVERY element equal to a
+  window's maximum (docs/reference/kernels.md#kernels-torch-pool), as the port's
+  ``pool_ties="all"`` (variant "code" and the cfg nets) does; PyTorch gives it
   to one. Exact ties occur
   where a ReLU produced zeros that reach a max pool through normalisations (pool2 of
   AlexNet2012). The two conventions then differ only at positions whose forward value is
@@ -101,8 +103,9 @@ def describe() -> dict[str, Any]:
                  "tensor (forward), then back down to it (gradients), plus the minibatch "
                  "and position sums (weight gradients) and 3 for the update rule",
         "masks": [
-            "gradients between a ReLU and a max pool: positions whose forward value is "
-            "exactly 0 on either side (2012 credits every tied maximum, PyTorch one)",
+            "gradients between a ReLU and a max pool, only for a port with "
+            "pool_ties='one': positions whose forward value is exactly 0 on either side (2012 "
+            "credits every tied maximum, PyTorch one)",
             "top-1: cases whose two best reference logits are closer than the logits' "
             "tolerance count as near-ties, not disagreements",
             "max pooling: in windows whose two largest inputs are within the forward "

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from alexnet import UPSTREAM_COMMIT, UPSTREAM_REPO
+from alexnet.download import cache_root as download_cache_root
 from alexnet.errors import ChecksumError, DataError
 from alexnet.io import atomic_write_text, sha256_file
 
@@ -359,15 +359,10 @@ class UpstreamMismatch(ChecksumError):
 # The local verified copy
 # ---------------------------------------------------------------------------------------
 def cache_root(override: str | Path | None = None) -> Path:
-    """Where fetched data lives: option, then $ALEXNET_CACHE, then the XDG cache folder."""
-    if override:
-        return Path(override).expanduser()
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "alexnet"
+    """Where fetched data lives: the one rule of :func:`alexnet.download.cache_root`
+    (option, then $ALEXNET_CACHE, then the XDG cache folder), so the 2012 release and the
+    data sets share one cache."""
+    return download_cache_root(override)
 
 
 def copy_dir(commit: str = UPSTREAM_COMMIT, cache_dir: str | Path | None = None) -> Path:

@@ -6,7 +6,7 @@
  * asynchronous) and by g++ with the device-emulation header (pointers are host pointers,
  * `stream` is ignored, launches run to completion before the call returns).
  *
- * Conventions (the 2012 ones, see /work/shared/reference/kernels-2012.md sections 1-2):
+ * Conventions (the 2012 ones, see docs/reference/kernels.md, Memory layouts and Geometry):
  *   - every tensor is dense fp32, row-major, in the 2012 layouts, images-minor:
  *       images          (C, H, W, N), row stride imgStride >= N where noted
  *       conv filters    (C/G, S, S, F)              local filters (M, C/G, S, S, F)

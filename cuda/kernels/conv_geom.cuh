@@ -1,6 +1,6 @@
 /*
  * conv_geom.cuh -- the geometry shared by filterActs, imgActs and weightActs, and the host-side
- * checks of the preconditions the 2012 library asserted (kernels-2012.md sections 1.6, 2.1-2.3).
+ * checks of the preconditions the 2012 library asserted (docs/reference/kernels.md: Geometry and the three convolution sections).
  */
 #ifndef ALEXNET_CONVNET_CONV_GEOM_CUH
 #define ALEXNET_CONVNET_CONV_GEOM_CUH
@@ -9,7 +9,7 @@
 
 namespace convnet {
 
-/* Passed by value to the kernels. Sizes in the notation of kernels-2012.md. */
+/* Passed by value to the kernels. Sizes in the notation of docs/reference/kernels.md. */
 struct ConvGeom {
     int numImages;       /* N */
     int imgStride;       /* row stride of the images matrix, >= N */

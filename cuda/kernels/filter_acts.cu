@@ -1,7 +1,7 @@
 /*
  * filter_acts.cu -- forward convolution (convFilterActs / localFilterActs of 2012).
  *
- * Answers to kernels-2012.md section 2.1 (semantics, preconditions, launch shape). One kernel
+ * Answers to docs/reference/kernels.md, Forward convolution (semantics, preconditions, launch shape). One kernel
  * template covers the 2012 "color" (C/G <= 3) and "sparse"/grouped (C/G even) variants: the
  * colour-cache width is a template argument (3, 2 or 1 colours staged per step).
  *

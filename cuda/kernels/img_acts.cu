@@ -1,7 +1,7 @@
 /*
  * img_acts.cu -- gradient of the convolution w.r.t. its images (convImgActs / localImgActs).
  *
- * Answers to kernels-2012.md section 2.2. The 2012 library picked one of three kernels by the
+ * Answers to docs/reference/kernels.md, Gradient with respect to the images. The 2012 library picked one of three kernels by the
  * channels per group (<= 3, not a multiple of 8, multiple of 8); this one template covers all
  * of them in the shape of the 2012 "manycolor" kernel: one block per output pixel.
  *

@@ -1,7 +1,7 @@
 /*
  * norm.cu -- response normalisation across maps (cmrnorm, the paper's LRN), within maps
  * (rnorm) and contrast normalisation (cnorm), with their gradients. Answers to
- * kernels-2012.md sections 2.5 and 2.6.
+ * docs/reference/kernels.md, the two normalisation sections.
  *
  *   cross-map:  d = minDiv + addScale * sum_{c'' in window(c)} x[c'']^2,  out = x * d^-pow
  *               window(c) = [c - size/2, c - size/2 + size) clipped to [0, C), or the aligned

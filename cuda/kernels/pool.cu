@@ -1,6 +1,6 @@
 /*
  * pool.cu -- local pooling (convLocalPool with the max, average and max-abs poolers) and its
- * gradients (convLocalMaxUndo, convLocalAvgUndo). Answers to kernels-2012.md section 2.4.
+ * gradients (convLocalMaxUndo, convLocalAvgUndo). Answers to docs/reference/kernels.md, Pooling.
  *
  * Layout (C, size, size, N) for inputs and outputs; one (startX, strideX, subsX) for both axes
  * and square images, as in 2012. These kernels, like the 2012 ones on the AlexNet path, need

@@ -2,7 +2,7 @@
  * weight_acts.cu -- gradient of the convolution w.r.t. its filters (convWeightActs /
  * localWeightActs), and the reduction of its partial sums.
  *
- * Answers to kernels-2012.md sections 1.4 and 2.3. The 2012 library had a kernel for C/G <= 3
+ * Answers to docs/reference/kernels.md, Gradient with respect to the filters. The 2012 library had a kernel for C/G <= 3
  * ("c") and one for more colours ("mc_mf"); this template covers both in the mc_mf shape:
  *
  * Block: B_X x (128 / B_X) threads, B_X = 32 (filters per group a multiple of 32) or 16.

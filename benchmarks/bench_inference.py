@@ -22,10 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 
 import torch
+from timing import median_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 from torch import nn
 
 from alexnet.modern import build_model
@@ -60,16 +60,6 @@ def baseline(arch: str) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (allocations, thread pools)
-    times = []
-    for _ in range(repeats):
-        t = CLOCK()
-        fn()
-        times.append(CLOCK() - t)
-    return statistics.median(times)
-
-
 def images_per_s(model: nn.Module, shape: tuple[int, int, int], batch: int,
                  repeats: int) -> float:
     model.eval()
@@ -79,7 +69,7 @@ def images_per_s(model: nn.Module, shape: tuple[int, int, int], batch: int,
         with torch.inference_mode():
             model(x)
 
-    return batch / _median_time(run, repeats)
+    return batch / median_time(run, repeats, CLOCK)
 
 
 def main(argv: list[str] | None = None) -> dict:

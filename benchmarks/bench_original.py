@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -31,18 +30,9 @@ if __name__ == "__main__" and "--threads" in " ".join(sys.argv):
             os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = a.split("=")[1]
 
 import numpy as np  # noqa: E402
+from timing import median_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 CLOCK = time.perf_counter
-
-
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (allocations, BLAS threads)
-    times = []
-    for _ in range(repeats):
-        t = CLOCK()
-        fn()
-        times.append(CLOCK() - t)
-    return statistics.median(times)
 
 
 def bench_numpy(net: str, batch: int, repeats: int) -> dict[str, float]:
@@ -59,8 +49,8 @@ def bench_numpy(net: str, batch: int, repeats: int) -> dict[str, float]:
     c, h, w = g.input_shape
     x = (rng.standard_normal((c * h * w, batch)) * 50).astype(np.float32)
     y = rng.integers(0, g.num_classes, (1, batch)).astype(np.float32)
-    fwd = _median_time(lambda: (e.fprop([x, y], TEST), e.acts.clear()), repeats)
-    step = _median_time(lambda: e.train_minibatch([x, y], 0.0), repeats)
+    fwd = median_time(lambda: (e.fprop([x, y], TEST), e.acts.clear()), repeats, CLOCK)
+    step = median_time(lambda: e.train_minibatch([x, y], 0.0), repeats, CLOCK)
     return {"forward_s": fwd, "train_step_s": step}
 
 
@@ -88,8 +78,8 @@ def bench_torch(arch: str, batch: int, repeats: int) -> dict[str, float]:
         loss.backward()
         opt.step()
 
-    return {"forward_s": _median_time(forward, repeats),
-            "train_step_s": _median_time(step, repeats)}
+    return {"forward_s": median_time(forward, repeats, CLOCK),
+            "train_step_s": median_time(step, repeats, CLOCK)}
 
 
 CASES = [  # (label, cfg net for the numpy engine, modern arch)

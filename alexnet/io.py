@@ -17,8 +17,11 @@ Leftovers and collisions. Temporary files are named ``.<name>.<random>.tmp``; a 
 killed between creating one and renaming it leaves it behind, so :func:`sweep_stale_tmp`
 removes such files once they are older than an hour (a live writer's file is younger).
 :func:`folder_lock` takes an exclusive ``flock`` on a folder's ``.lock`` file so that two
-processes cannot train into one run folder or fill one cache entry at the same time; the
-kernel drops the lock when its holder dies, so a crash never leaves a stale lock.
+processes cannot train into one run folder at the same time; a cache entry that is swapped
+in whole has its lock beside it (:func:`entry_lock_path`), and its builder's staging copy
+``<entry>.tmp-*`` is swept by :func:`sweep_unlocked_staging` once no live process holds
+that lock. The kernel drops a lock when its holder dies, so a crash never leaves a stale
+lock (:func:`lock_file` is the one place the rule is written).
 
 Folders are replaced the same way with :func:`staging_dir`: build the new content in a
 sibling folder, then swap it in with one rename.
@@ -268,6 +271,47 @@ def sweep_stale_tmp(folder: str | Path, patterns: Iterable[str] = (".*.tmp",), *
     return removed
 
 
+def _flock(fd: int, wait: bool) -> bool:
+    """Take an exclusive flock on ``fd``; False (instead of blocking) when it is held."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+    return True
+
+
+@contextmanager
+def lock_file(lock: str | Path, *, owner: str | Path, what: str = "folder",
+              wait: bool = False, on_wait: Callable[[str], None] | None = None
+              ) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on the file ``lock`` for the block: the one lock rule.
+
+    ``owner`` is what the lock protects (named in messages). When another process holds
+    it, ``wait=False`` refuses at once with :class:`FolderBusy` naming the holder's pid;
+    ``wait=True`` tells ``on_wait`` who holds it and blocks until the holder is done (the
+    kernel releases a dead holder's lock, so the wait always ends). The holder's pid is
+    written into the file for those messages only; the lock itself is the flock.
+    """
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if not _flock(fd, False):
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            if not wait:
+                raise FolderBusy(f"{owner}: this {what} is in use by another process (pid "
+                                 f"{holder}); wait for it to finish or use another {what}")
+            if on_wait is not None:
+                on_wait(f"{owner}: waiting for process {holder}, which is building this "
+                        f"{what}")
+            _flock(fd, True)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield Path(lock)
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
 @contextmanager
 def folder_lock(folder: str | Path, *, what: str = "folder") -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (its ``.lock`` file) for the block.
@@ -277,20 +321,57 @@ def folder_lock(folder: str | Path, *, what: str = "folder") -> Iterator[Path]:
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    lock = folder / ".lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            raise FolderBusy(f"{folder}: this {what} is in use by another process (pid "
-                             f"{holder}); wait for it to finish or use another {what}"
-                             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    with lock_file(folder / ".lock", owner=folder, what=what):
         yield folder
-    finally:
-        os.close(fd)  # closing drops the flock
+
+
+#: A staging copy of ``<entry>`` is named ``<entry>.tmp-<random>``; ``<entry>.lock`` is
+#: the lock its builder holds (:func:`sweep_unlocked_staging`).
+STAGING_MARK = ".tmp-"
+
+
+def entry_lock_path(entry: str | Path) -> Path:
+    """The lock file of a cache entry that is replaced whole: a sibling, ``<entry>.lock``.
+
+    A sibling, not a file inside the entry, because the entry folder itself is swapped in
+    by one rename and does not exist while it is being built.
+    """
+    entry = Path(entry)
+    return entry.parent / f"{entry.name}.lock"
+
+
+def sweep_unlocked_staging(folder: str | Path, *, held: str | Path | None = None
+                           ) -> list[Path]:
+    """Remove the ``<entry>.tmp-*`` staging copies in ``folder`` that no live builder owns.
+
+    A builder holds ``<entry>.lock`` (:func:`entry_lock_path`) for as long as its staging
+    copy exists, so a copy whose lock can be taken belongs to a process that died; one
+    whose lock is held is left alone, however old (age plays no part: decoding a large data
+    set takes hours). ``held`` is an entry whose lock the caller already holds and for
+    which it has not made its own copy yet: its copies are stale by that fact (a flock is
+    per open file, so trying the lock again here would find it taken).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    mine = Path(held).name if held is not None else None
+    removed: list[Path] = []
+    for p in sorted(folder.glob(f"*{STAGING_MARK}*")):
+        if not p.is_dir() or p.is_symlink():
+            continue
+        name = p.name.split(STAGING_MARK, 1)[0]
+        if name == mine:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+            continue
+        try:
+            fd = os.open(entry_lock_path(folder / name), os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            continue
+        try:
+            if _flock(fd, False) and p.exists():
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+        finally:
+            os.close(fd)
+    return removed

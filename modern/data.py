@@ -37,6 +37,13 @@ Only what is asked for is decoded: ``splits`` names the splits to load (evaluati
 for ``test`` alone, so the training split of ImageNet is never read to score a model)
 and ``limit`` stops each split after its first N images, in the split's sorted order.
 Other formats can plug in with :func:`register_source`.
+
+The cache under interruption and contention: an entry is built in a sibling staging
+folder ``<entry>.tmp-*`` and renamed into place whole, while its builder holds the entry's
+lock (``<entry>.lock``, :func:`alexnet.io.entry_lock_path`). A second process that wants
+the same entry waits for the lock (one line on stderr names the holder) and then reads the
+finished entry; every build sweeps the staging copies that no live builder owns, so a
+killed decode does not leave its full-size copy behind for good.
 """
 
 from __future__ import annotations
@@ -48,12 +55,14 @@ import json
 import os
 import pickle
 import shutil
+import sys
 import tarfile
 import tempfile
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +72,15 @@ import numpy as np
 from alexnet.cifar import check_batch, meta_label_names
 from alexnet.errors import ChecksumError, DataError
 from alexnet.images import to_rgb
-from alexnet.io import atomic_write_text, file_digests, fsync_path
+from alexnet.io import (
+    STAGING_MARK,
+    atomic_write_text,
+    entry_lock_path,
+    file_digests,
+    fsync_path,
+    lock_file,
+    sweep_unlocked_staging,
+)
 from alexnet.modern import batchfolder
 from alexnet.registry import CIFAR10_PYTHON_MD5, CIFAR10_PYTHON_NAME
 
@@ -528,51 +545,55 @@ def _load_batch_folder(path: Path, size: int | None, cache: Path, splits: tuple[
     wanted = [sp for sp in splits if folder.splits.get(sp)]
     if not wanted:
         raise DataError(f"{path}/batches.meta: no {' or '.join(splits)} batches")
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp_root = Path(tempfile.mkdtemp(prefix=entry.name + ".tmp-", dir=entry.parent))
-    try:
-        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for sp in wanted:
-            nums = folder.splits[sp]
-            cap = (folder.cases_per_batch or 1) * len(nums)
-            if limit is not None:
-                cap = min(cap, limit)
-            arr = np.lib.format.open_memmap(tmp_root / f"{sp}_images.npy", mode="w+",
-                                            dtype=np.uint8, shape=(cap, size, size, 3))
-            labels: list[np.ndarray] = []
-            n = 0
-            bar = tqdm(total=len(nums), desc=f"reading {path.name} ({sp})", unit="batch",
-                       disable=not progress, leave=False)
-            for images, lab in batchfolder.iter_batches(folder, sp):
-                bar.update(1)
+    # the staging copy is this entry's even without use_cache: hold its lock either way
+    with _building(entry, src, check=use_cache) as done:
+        if done is not None:
+            return done
+        tmp_root = Path(tempfile.mkdtemp(prefix=entry.name + STAGING_MARK, dir=entry.parent))
+        try:
+            out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            for sp in wanted:
+                nums = folder.splits[sp]
+                cap = (folder.cases_per_batch or 1) * len(nums)
                 if limit is not None:
-                    images, lab = images[: limit - n], lab[: limit - n]
-                if size != folder.size:
-                    images = np.stack([_resize_square(im, size) for im in images])
-                if n + len(lab) > arr.shape[0]:  # a batch larger than num_cases_per_batch
-                    arr.flush()
-                    bigger = np.lib.format.open_memmap(
-                        tmp_root / f"{sp}_images.grow.npy", mode="w+", dtype=np.uint8,
-                        shape=(max(2 * arr.shape[0], n + len(lab)), size, size, 3))
-                    bigger[:n] = arr[:n]
-                    del arr
-                    os.replace(tmp_root / f"{sp}_images.grow.npy", tmp_root / f"{sp}_images.npy")
-                    arr = bigger
-                arr[n : n + len(lab)] = images
-                labels.append(lab)
-                n += len(lab)
-                if limit is not None and n >= limit:
-                    break
-            bar.close()
-            arr.flush()
-            out[sp] = (arr[:n], np.concatenate(labels) if labels else np.zeros(0, np.int64))
-        if use_cache:
-            return _finish_cache(entry, tmp_root, src, size, folder.classes, out, [], False)
-        return _make_dataset(src, size, folder.classes,
-                             {k: (np.array(a), b) for k, (a, b) in out.items()}, [], False)
-    finally:
-        if tmp_root.exists():
-            shutil.rmtree(tmp_root, ignore_errors=True)
+                    cap = min(cap, limit)
+                arr = np.lib.format.open_memmap(tmp_root / f"{sp}_images.npy", mode="w+",
+                                                dtype=np.uint8, shape=(cap, size, size, 3))
+                labels: list[np.ndarray] = []
+                n = 0
+                bar = tqdm(total=len(nums), desc=f"reading {path.name} ({sp})", unit="batch",
+                           disable=not progress, leave=False)
+                for images, lab in batchfolder.iter_batches(folder, sp):
+                    bar.update(1)
+                    if limit is not None:
+                        images, lab = images[: limit - n], lab[: limit - n]
+                    if size != folder.size:
+                        images = np.stack([_resize_square(im, size) for im in images])
+                    if n + len(lab) > arr.shape[0]:  # a batch larger than num_cases_per_batch
+                        arr.flush()
+                        bigger = np.lib.format.open_memmap(
+                            tmp_root / f"{sp}_images.grow.npy", mode="w+", dtype=np.uint8,
+                            shape=(max(2 * arr.shape[0], n + len(lab)), size, size, 3))
+                        bigger[:n] = arr[:n]
+                        del arr
+                        os.replace(tmp_root / f"{sp}_images.grow.npy",
+                                   tmp_root / f"{sp}_images.npy")
+                        arr = bigger
+                    arr[n : n + len(lab)] = images
+                    labels.append(lab)
+                    n += len(lab)
+                    if limit is not None and n >= limit:
+                        break
+                bar.close()
+                arr.flush()
+                out[sp] = (arr[:n], np.concatenate(labels) if labels else np.zeros(0, np.int64))
+            if use_cache:
+                return _finish_cache(entry, tmp_root, src, size, folder.classes, out, [], False)
+            return _make_dataset(src, size, folder.classes,
+                                 {k: (np.array(a), b) for k, (a, b) in out.items()}, [], False)
+        finally:
+            if tmp_root.exists():
+                shutil.rmtree(tmp_root, ignore_errors=True)
 
 
 def _resize_square(image: np.ndarray, size: int) -> np.ndarray:
@@ -707,65 +728,69 @@ def _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progre
             slot[n] = (sp, i)
         counts[sp] = len(lst)
 
-    tmp_root = None
-    if use_cache:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp_root = Path(tempfile.mkdtemp(prefix=entry.name + ".tmp-", dir=entry.parent))
-    try:
-        arrays, labels, ok = {}, {}, {}
-        for sp, n in counts.items():
+    with _building(entry, src, check=True) if use_cache else nullcontext() as done:
+        if done is not None:
+            return done
+        tmp_root = None
+        if use_cache:
+            tmp_root = Path(tempfile.mkdtemp(prefix=entry.name + STAGING_MARK,
+                                             dir=entry.parent))
+        try:
+            arrays, labels, ok = {}, {}, {}
+            for sp, n in counts.items():
+                if tmp_root is not None:
+                    arrays[sp] = np.lib.format.open_memmap(
+                        tmp_root / f"{sp}_images.npy", mode="w+", dtype=np.uint8,
+                        shape=(n, size, size, 3))
+                else:
+                    arrays[sp] = np.zeros((n, size, size, 3), np.uint8)
+                labels[sp] = np.array([cidx[parsed[x][1]] for x in by_split[sp]],  # type: ignore[index]
+                                      dtype=np.int64)
+                ok[sp] = np.zeros(n, bool)
+            skipped: list[tuple[str, str]] = []
+            nw = workers or min(8, os.cpu_count() or 1)
+
+            def work(item):
+                rel, data = item
+                try:
+                    return rel, decode_image(data, size, name=rel, fast_jpeg=fast_jpeg), None
+                except BadImage as exc:
+                    return rel, None, exc.reason
+
+            bar = tqdm(total=len(slot), desc=f"decoding {path.name}", unit="img",
+                       disable=not progress, leave=False)
+            with ThreadPoolExecutor(max_workers=nw) as pool:
+                pending: list = []
+                for item in _iter_image_sources(path, files, set(slot)):
+                    pending.append(pool.submit(work, item))
+                    if len(pending) >= 4 * nw * 16:
+                        _drain(pending[: len(pending) // 2], slot, arrays, ok, skipped, bar)
+                        pending = pending[len(pending) // 2:]
+                _drain(pending, slot, arrays, ok, skipped, bar)
+            bar.close()
+            splits = {}
+            for sp in counts:
+                keep = ok[sp]
+                if keep.all():
+                    splits[sp] = (arrays[sp], labels[sp])
+                else:  # compact in place: every destination index is <= its source index
+                    idx = np.flatnonzero(keep)
+                    a = arrays[sp]
+                    for dst, s in enumerate(idx):
+                        if dst != s:
+                            a[dst] = a[s]
+                    splits[sp] = (a[: len(idx)], labels[sp][idx])
+            skipped.sort()
             if tmp_root is not None:
-                arrays[sp] = np.lib.format.open_memmap(
-                    tmp_root / f"{sp}_images.npy", mode="w+", dtype=np.uint8,
-                    shape=(n, size, size, 3))
-            else:
-                arrays[sp] = np.zeros((n, size, size, 3), np.uint8)
-            labels[sp] = np.array([cidx[parsed[x][1]] for x in by_split[sp]],  # type: ignore[index]
-                                  dtype=np.int64)
-            ok[sp] = np.zeros(n, bool)
-        skipped: list[tuple[str, str]] = []
-        nw = workers or min(8, os.cpu_count() or 1)
-
-        def work(item):
-            rel, data = item
-            try:
-                return rel, decode_image(data, size, name=rel, fast_jpeg=fast_jpeg), None
-            except BadImage as exc:
-                return rel, None, exc.reason
-
-        bar = tqdm(total=len(slot), desc=f"decoding {path.name}", unit="img",
-                   disable=not progress, leave=False)
-        with ThreadPoolExecutor(max_workers=nw) as pool:
-            pending: list = []
-            for item in _iter_image_sources(path, files, set(slot)):
-                pending.append(pool.submit(work, item))
-                if len(pending) >= 4 * nw * 16:
-                    _drain(pending[: len(pending) // 2], slot, arrays, ok, skipped, bar)
-                    pending = pending[len(pending) // 2:]
-            _drain(pending, slot, arrays, ok, skipped, bar)
-        bar.close()
-        splits = {}
-        for sp in counts:
-            keep = ok[sp]
-            if keep.all():
-                splits[sp] = (arrays[sp], labels[sp])
-            else:  # compact in place: every destination index is <= its source index
-                idx = np.flatnonzero(keep)
-                a = arrays[sp]
-                for dst, s in enumerate(idx):
-                    if dst != s:
-                        a[dst] = a[s]
-                splits[sp] = (a[: len(idx)], labels[sp][idx])
-        skipped.sort()
-        if tmp_root is not None:
-            for a in arrays.values():
-                if isinstance(a, np.memmap):
-                    a.flush()
-            return _finish_cache(entry, tmp_root, src, size, classes, splits, skipped, fast_jpeg)
-        return _make_dataset(src, size, classes, splits, skipped, fast_jpeg)
-    finally:
-        if tmp_root is not None and tmp_root.exists():
-            shutil.rmtree(tmp_root, ignore_errors=True)
+                for a in arrays.values():
+                    if isinstance(a, np.memmap):
+                        a.flush()
+                return _finish_cache(entry, tmp_root, src, size, classes, splits, skipped,
+                                     fast_jpeg)
+            return _make_dataset(src, size, classes, splits, skipped, fast_jpeg)
+        finally:
+            if tmp_root is not None and tmp_root.exists():
+                shutil.rmtree(tmp_root, ignore_errors=True)
 
 
 def _drain(futs, slot, arrays, ok, skipped, bar) -> None:
@@ -796,15 +821,15 @@ def _make_dataset(src, size, classes, splits, skipped, fast_jpeg) -> Dataset:
 
 
 def _write_cache(entry, src, size, classes, splits, skipped, fast_jpeg) -> Dataset:
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp_root = Path(tempfile.mkdtemp(prefix=entry.name + ".tmp-", dir=entry.parent))
-    try:
-        for sp, (imgs, _) in splits.items():
-            np.save(tmp_root / f"{sp}_images.npy", imgs, allow_pickle=False)
-        return _finish_cache(entry, tmp_root, src, size, classes, splits, skipped, fast_jpeg)
-    finally:
-        if tmp_root.exists():
-            shutil.rmtree(tmp_root, ignore_errors=True)
+    with _building(entry, src, check=False):
+        tmp_root = Path(tempfile.mkdtemp(prefix=entry.name + STAGING_MARK, dir=entry.parent))
+        try:
+            for sp, (imgs, _) in splits.items():
+                np.save(tmp_root / f"{sp}_images.npy", imgs, allow_pickle=False)
+            return _finish_cache(entry, tmp_root, src, size, classes, splits, skipped, fast_jpeg)
+        finally:
+            if tmp_root.exists():
+                shutil.rmtree(tmp_root, ignore_errors=True)
 
 
 def _finish_cache(entry, tmp_root, src, size, classes, splits, skipped, fast_jpeg) -> Dataset:
@@ -828,6 +853,26 @@ def _finish_cache(entry, tmp_root, src, size, classes, splits, skipped, fast_jpe
     if ds is None:
         raise DataError(f"{entry}: cache entry unreadable right after writing it")
     return ds
+
+
+@contextmanager
+def _building(entry: Path, src: SourceInfo, *, check: bool) -> Iterator[Dataset | None]:
+    """Hold ``entry``'s build lock for the block; yield the entry if it is already built.
+
+    A second process that wants an entry while another builds it waits, with one line
+    saying for whom, rather than failing: what it waits for is exactly what it needs, and
+    it then reads the finished entry instead of decoding the data set a second time (the
+    kernel drops a dead builder's lock, so the wait ends). Once the lock is taken, staging
+    copies that no live builder owns are swept, this entry's first (they are stale by the
+    lock we hold), so an interrupted decode never leaves its full-size copy for good.
+    """
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file(entry_lock_path(entry), owner=entry, what="cache entry", wait=True,
+                   on_wait=lambda line: print(line, file=sys.stderr, flush=True)):
+        done = _read_cache(entry, src) if check else None
+        if done is None:
+            sweep_unlocked_staging(entry.parent, held=entry)
+        yield done
 
 
 def _read_cache(entry: Path, src: SourceInfo) -> Dataset | None:

@@ -17,7 +17,8 @@ from typing import Any
 
 from alexnet import registry
 from alexnet.download import Pin
-from alexnet.errors import ConfigError
+from alexnet.errors import ConfigError, LimitError
+from alexnet.limits import read_text
 from alexnet.modern.train import TrainConfig
 
 #: The sections every profile must have (dvc.yaml tracks them by name). The figures a
@@ -67,25 +68,64 @@ def _err(path: str | Path, key: str, message: str) -> ConfigError:
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
-    """The parsed params file (a mapping), or a one-line ConfigError."""
+    """The parsed params file (a mapping), or a one-line ConfigError.
+
+    Read through :mod:`alexnet.limits` (a regular UTF-8 file of bounded size: a FIFO or a
+    sparse giant is refused before reading), and refused when its aliases would expand
+    to more than :data:`MAX_YAML_NODES` nodes ("billion laughs": a few lines whose
+    anchors nest) or it nests too deeply for the parser; params.yaml needs neither.
+    """
     import yaml
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise ConfigError("no such params file (run from the repository root, or pass "
-                          "--params)", path=path) from None
+                          "--params)", path=path)
+    text = read_text(path, what="params file", error=ConfigError)
     try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            _check_expansion(root, path)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"not valid YAML: {problem}", path=path, line=line) from None
+    except RecursionError:
+        raise ConfigError("nested too deeply to be a params file", path=path) from None
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", path=path)
     return data
+
+
+#: Nodes a params file may expand to once its aliases are followed (the real one has ~150).
+MAX_YAML_NODES = 100_000
+
+
+def _check_expansion(root: Any, path: Path) -> None:
+    """Refuse a YAML graph whose aliases expand beyond MAX_YAML_NODES (counted, not built)."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a node that contains itself counts once
+        if isinstance(node, yaml.SequenceNode):
+            n = 1 + sum(size(c) for c in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            n = 1 + sum(size(k) + size(v) for k, v in node.value)
+        else:
+            n = 1
+        sizes[id(node)] = min(n, MAX_YAML_NODES + 1)
+        return sizes[id(node)]
+
+    total = size(root)
+    if total > MAX_YAML_NODES:
+        raise LimitError(f"{path}: its aliases expand to more than {MAX_YAML_NODES:,} "
+                         "nodes (nested anchors); params.yaml needs no aliases")
 
 
 def _mapping(value: Any, path: str | Path, key: str) -> dict[str, Any]:
@@ -105,6 +145,8 @@ def _pin(entry: dict[str, Any], path: str | Path, key: str) -> Pin:
     if url is not None and not isinstance(url, str):
         raise _err(path, key + ".url", "expected a URL string")
     size = entry.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise _err(path, key + ".size", f"expected a byte count (an integer >= 0), got {size!r}")
     try:
         return Pin(name=name, digests=digests, url=url, size=int(size) if size else None)
     except ConfigError as exc:
@@ -173,7 +215,7 @@ def resolve_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None =
         raise _err(path, key + ".dataset", "expected the name of an entry under `datasets`")
     dataset = dataset_spec(p, prof["dataset"], path)
     wnames = prof["weights"] or []
-    if not isinstance(wnames, list):
+    if not isinstance(wnames, list) or not all(isinstance(w, str) for w in wnames):
         raise _err(path, key + ".weights", "expected a list of weight-set names (see "
                    "alexnet.registry.WEIGHTS)")
     weights = [(w, _weights_pin(w, path, f"{key}.weights")) for w in wnames]
@@ -181,7 +223,8 @@ def resolve_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None =
                 for s in ("prepare", "train", "evaluate", "verify")}
     sections["reported"] = registry.reported_summary(str(sections["train"].get("arch", "")))
     mirror = p.get("mirror") or ""
-    if not isinstance(mirror, str | list):
+    if not (isinstance(mirror, str) or (isinstance(mirror, list)
+                                        and all(isinstance(m, str) for m in mirror))):
         raise _err(path, "mirror", "expected a folder or URL (or a list of them)")
     return Profile(
         name=name, about=str(prof["about"] or ""), dataset=dataset, weights=tuple(weights),

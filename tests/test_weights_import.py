@@ -1,11 +1,11 @@
 """Importing published weights: Caffe's wire format and torchvision's state dict.
 
-The files are written here in the real formats: a protobuf encoder of a few lines
-writes ``.caffemodel`` files in both of Caffe's net formats (current ``layer`` and
-legacy V1 ``layers``), with both blob shape encodings and float values packed, unpacked
-and as doubles; ``torch.save`` writes torchvision-layout state dicts. Each imported
-network's outputs are checked against an independent forward written here with plain
-``torch.nn.functional`` calls.
+The files are written here in the real formats: the protobuf encoder of
+``tests/fixtures/caffemodel.py`` writes ``.caffemodel`` files in both of Caffe's net
+formats (current ``layer`` and legacy V1 ``layers``), with both blob shape encodings
+and float values packed, unpacked and as doubles; ``torch.save`` writes
+torchvision-layout state dicts. Each imported network's outputs are checked against an
+independent forward written here with plain ``torch.nn.functional`` calls.
 
 Size. The convolutions of AlexNet are fixed (2.3 M values, 9 MB in a file) but the fully
 connected layers are 94% of its 61 M parameters, so most files here use the
@@ -20,13 +20,13 @@ view's small storage, so the file is tiny while every tensor has its full shape)
 from __future__ import annotations
 
 import json
-import struct
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
+from fixtures.caffemodel import CONV, blob, caffe_net
 
 from alexnet.cli import cli
 from alexnet.errors import CheckpointError, ChecksumError, ConfigError
@@ -38,124 +38,6 @@ from alexnet.modern.importers import import_caffe, import_torchvision
 from alexnet.registry import WEIGHTS
 
 SMALL = {"hidden": 16, "num_classes": 10}
-
-# --------------------------------------------------------------------------------------
-# A protobuf encoder (wire format only) and Caffe's messages
-
-
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _key(num: int, wire: int) -> bytes:
-    return _varint(num << 3 | wire)
-
-
-def f_int(num: int, v: int) -> bytes:
-    return _key(num, 0) + _varint(v)
-
-
-def f_len(num: int, payload: bytes) -> bytes:
-    return _key(num, 2) + _varint(len(payload)) + payload
-
-
-def f_str(num: int, s: str) -> bytes:
-    return f_len(num, s.encode())
-
-
-def f_float(num: int, v: float) -> bytes:
-    return _key(num, 5) + struct.pack("<f", v)
-
-
-def blob(arr: np.ndarray, *, legacy: bool, values: str = "packed") -> bytes:
-    """BlobProto: shape as BlobShape (7) or num/channels/height/width (1-4); values
-    packed floats (5), one field per float (5, unpacked) or packed doubles (8)."""
-    shape = list(arr.shape)
-    if legacy:
-        dims = [1] * (4 - len(shape)) + shape
-        msg = b"".join(f_int(i + 1, d) for i, d in enumerate(dims))
-    else:
-        msg = f_len(7, f_len(1, b"".join(_varint(d) for d in shape)))
-    flat = np.ascontiguousarray(arr, dtype=np.float64).reshape(-1)
-    if values == "packed":
-        msg += f_len(5, flat.astype("<f4").tobytes())
-    elif values == "unpacked":
-        rec = np.empty(flat.size, dtype=[("tag", "u1"), ("v", "<f4")])
-        rec["tag"] = 5 << 3 | 5
-        rec["v"] = flat
-        msg += rec.tobytes()
-    elif values == "double":
-        msg += f_len(8, flat.astype("<f8").tobytes())
-    return msg
-
-
-CONV = {1: (96, 11, 4, 0, 1), 2: (256, 5, 1, 2, 2), 3: (384, 3, 1, 1, 1),
-        4: (384, 3, 1, 1, 2), 5: (256, 3, 1, 1, 2)}
-V1 = {"Convolution": 4, "InnerProduct": 14, "LRN": 15, "Pooling": 17, "ReLU": 18,
-      "Dropout": 6, "Data": 5, "SoftmaxWithLoss": 21}
-
-
-def caffe_net(state: dict[str, torch.Tensor], *, v1: bool, order: str = "norm-pool",
-              legacy: bool = False, values=lambda name, i: "packed",
-              conv2_groups: int = 2, extra: bool = False) -> bytes:
-    """A BVLC-style NetParameter holding ``state``'s tensors (layer names conv1..fc8)."""
-    layers: list[tuple[str, str, list[np.ndarray], int | None, bytes]] = []
-
-    def add(name, typ, blobs=(), pfield=None, params=b""):
-        layers.append((name, typ, list(blobs), pfield, params))
-
-    def w(name):
-        return [state[f"{name}.weight"].numpy(), state[f"{name}.bias"].numpy()]
-
-    lrn = f_int(1, 5) + f_float(2, 1e-4) + f_float(3, 0.75)
-    pool = f_int(1, 0) + f_int(2, 3) + f_int(3, 2)
-    add("data", "Data")
-    for i in range(1, 6):
-        n, k, s, p, g = CONV[i]
-        if i == 2:
-            g = conv2_groups
-        params = f_int(1, n) + f_int(4, k) + f_int(6, s) + (f_int(3, p) if p else b"") + (
-            f_int(5, g) if g > 1 else b"")
-        add(f"conv{i}", "Convolution", w(f"conv{i}"), 106 if not v1 else 10, params)
-        add(f"relu{i}", "ReLU")
-        if i in (1, 2):
-            pair = [(f"norm{i}", "LRN", 118 if not v1 else 18, lrn),
-                    (f"pool{i}", "Pooling", 121 if not v1 else 19, pool)]
-            for nm, typ, pf, pp in (pair if order == "norm-pool" else pair[::-1]):
-                add(nm, typ, (), pf, pp)
-    add("pool5", "Pooling", (), 121 if not v1 else 19, pool)
-    for i in (6, 7, 8):
-        n = state[f"fc{i}.weight"].shape[0]
-        add(f"fc{i}", "InnerProduct", w(f"fc{i}"), 117 if not v1 else 17, f_int(1, n))
-        if i < 8:
-            add(f"relu{i}", "ReLU")
-            add(f"drop{i}", "Dropout", (), 108 if not v1 else 12, f_float(1, 0.5))
-    if extra:
-        add("fc9", "InnerProduct", [np.zeros((2, 10), np.float32), np.zeros(2, np.float32)])
-    add("loss", "SoftmaxWithLoss")
-
-    msg = f_str(1, "AlexNet")
-    for name, typ, blobs, pfield, params in layers:
-        encoded = [blob(b, legacy=legacy, values=values(name, i)) for i, b in enumerate(blobs)]
-        if v1:
-            body = f_str(4, name) + f_int(5, V1[typ])
-            body += b"".join(f_len(6, e) for e in encoded)
-        else:
-            body = f_str(1, name) + f_str(2, typ) + f_str(3, "bottom") + f_str(4, name)
-            body += b"".join(f_len(7, e) for e in encoded)
-        if pfield is not None:
-            body += f_len(pfield, params)
-        msg += f_len(2 if v1 else 100, body)
-    return msg
-
 
 # --------------------------------------------------------------------------------------
 # Independent forwards

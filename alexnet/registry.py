@@ -470,7 +470,7 @@ def weight_set_for_digest(algo: str, digest: str) -> WeightSet | None:
     """The weight set whose pinned ``algo`` digest is ``digest``, or None. A pin of
     algorithm ``sha256-prefix`` (all torchvision publishes: the first hex digits of the
     file's sha256, in its name) matches a full sha256 that starts with it."""
-    for ws in _WEIGHT_LIST:
+    for ws in WEIGHTS.values():
         if not isinstance(ws.source, Download):
             continue
         for a, d in ws.source.digests:

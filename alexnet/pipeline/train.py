@@ -11,6 +11,14 @@ dvc.yaml marks it ``persist``, so an interrupted stage resumes from its last che
 on the next ``dvc repro``; a finished run, or one made with other settings or other data,
 is removed first. Summaries for DVC: ``metrics/train.json`` (``dvc metrics``) and
 ``plots/learning_curve.json`` (``dvc plots``).
+
+No training: a profile whose ``train`` section is only ``{import_weights: NAME}`` (NAME
+one of the profile's fetched ``weights``) turns the published weights into the run
+instead. The stage list of dvc.yaml is fixed, so "train from weights" is this stage's
+way of saying "nothing to train": it runs the ``alexnet weights import caffe`` code
+path (:func:`alexnet.modern.importers.import_caffe`) on the fetched, pin-checked file and
+writes the same run-folder shape (``checkpoints/``, ``metrics.json``) the later stages
+read, with no epochs and no learning curve.
 """
 
 from __future__ import annotations
@@ -24,10 +32,12 @@ import click
 import numpy as np
 
 from alexnet.errors import AlexNetError, ConfigError
+from alexnet.imagenet.devkit import CLASS_FILE
 from alexnet.modern import checkpoint as ck
+from alexnet.modern.importers import import_caffe
 from alexnet.modern.train import TrainConfig
 from alexnet.modern.train import train as train_run
-from alexnet.pipeline.fetch import read_fetched
+from alexnet.pipeline.fetch import FetchedData, read_fetched
 from alexnet.pipeline.jsonfiles import read_json, write_json
 from alexnet.pipeline.params import Profile, check_keys, train_fields
 
@@ -42,6 +52,8 @@ class TrainingStopped(AlexNetError):
 NON_SEMANTIC = {"device", "cache_dir", "workers", "progress", "keep", "checkpoint_every",
                 "eval_batch", "out", "data"}
 STAGE_FILE = "pipeline-stage.json"
+#: The train-section key of a profile that imports published weights instead of training.
+IMPORT_KEY = "import_weights"
 
 
 def train_settings(profile: Profile) -> dict[str, Any]:
@@ -80,6 +92,8 @@ def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
     out = Path(out)
     pipeline_dir = Path(pipeline_dir) if pipeline_dir else out.parent
     fd = read_fetched(fetched)
+    if IMPORT_KEY in profile.train:
+        return import_stage(profile, fd, Path(fetched), out, pipeline_dir, echo=echo)
     settings = train_settings(profile)
     schedule = settings.get("schedule")
     identity = {"settings": {k: v for k, v in settings.items() if k not in NON_SEMANTIC},
@@ -168,3 +182,32 @@ def _mean_check(run: Path, pipeline_dir: Path) -> dict[str, Any]:
     same = run_mean.shape == prep.shape and bool(np.array_equal(run_mean, prep))
     diff = float(np.abs(run_mean - prep).max()) if run_mean.shape == prep.shape else None
     return {"mean_image_matches_prepare": same, "mean_image_max_abs_diff": diff}
+
+
+def import_stage(profile: Profile, fd: FetchedData, fetched: Path, out: Path,
+                 pipeline_dir: Path, *, echo=click.echo) -> dict[str, Any]:
+    """The run folder made from a fetched published weight set (no training)."""
+    key = f"profiles.{profile.name}.train"
+    check_keys(dict(profile.train), (IMPORT_KEY,), profile.params_path, key)
+    name = profile.train[IMPORT_KEY]
+    entry = next((w for w in fd.manifest.get("weights", []) if w.get("name") == name), None)
+    if entry is None:
+        listed = ", ".join(w.get("name", "?") for w in fd.manifest.get("weights", []))
+        raise ConfigError(f"{name!r} is not among the fetched weights ({listed or 'none'}); "
+                          "list it in the profile's weights", path=profile.params_path,
+                          key=f"{key}.{IMPORT_KEY}")
+    src = fetched / entry["path"]
+    classes = fd.images / CLASS_FILE if fd.images is not None else None
+    if out.exists():
+        shutil.rmtree(out)
+    echo(f"equivalent command: alexnet weights import caffe {shlex.quote(str(src))} --out "
+         f"{shlex.quote(str(out / 'checkpoints'))}"
+         + (f" --classes {shlex.quote(str(classes))}" if classes and classes.is_file() else ""))
+    res = import_caffe(src, out / "checkpoints",
+                       classes=classes if classes is not None and classes.is_file() else None)
+    metrics = {"run": out.name, "status": "finished", "imported": res.as_dict(),
+               "config": {"arch": res.arch, IMPORT_KEY: name}, "epochs": [], "final": None,
+               "device": None, "wall_s": None}
+    write_json(out / "metrics.json", metrics)
+    echo(f"{src.name}: imported as {res.arch} ({res.parameters:,} parameters); no training")
+    return _train_summaries(profile, out, pipeline_dir, metrics)

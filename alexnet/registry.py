@@ -50,7 +50,7 @@ __all__ = [
     "ARCHS", "WEIGHTS", "TEST_IMAGES", "BACKENDS", "CIFAR10_CLASSES", "CLASS_LISTS",
     "arch", "recipe", "reference_net", "weight_set", "weight_set_for_digest", "backend",
     "backend_names", "reported", "judged_figures",
-    "reported_summary", "cfg_nets",
+    "reported_summary", "figures_summary", "cfg_nets",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -311,7 +311,11 @@ def reported_summary(arch_name: str) -> dict[str, object]:
     """The reported figures of an architecture as one flat mapping, for reports:
     ``{"top1_err", "top5_err", "time", "hardware", "source"}`` (keys present only where
     the source states them)."""
-    figs = reported(arch_name)
+    return figures_summary(reported(arch_name))
+
+
+def figures_summary(figs: tuple[Figure, ...]) -> dict[str, object]:
+    """Reported figures (of an architecture, or of a weight set) as one flat mapping."""
     out: dict[str, object] = {f.metric: f.value for f in figs}
     if figs:
         first = figs[0]

@@ -210,6 +210,11 @@ def test_pipeline_profiles_read_reported_figures_and_weights_from_the_registry(t
     for name, prof in params["profiles"].items():
         assert "reported" not in prof
         p = resolve_profile(REPO / "params.yaml", name)
+        if "import_weights" in p.train:   # no training: the weight set's own figures
+            ws = registry.WEIGHTS[p.train["import_weights"]]
+            assert ws.arch in registry.ARCHS and ws.reported
+            assert p.reported.get("top1_err") == ws.reported[0].value
+            continue
         arch = p.train["arch"]
         assert arch in registry.ARCHS
         assert p.reported == registry.reported_summary(arch)

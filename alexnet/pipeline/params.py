@@ -221,7 +221,16 @@ def resolve_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None =
     weights = [(w, _weights_pin(w, path, f"{key}.weights")) for w in wnames]
     sections = {s: _mapping(prof[s], path, f"{key}.{s}")
                 for s in ("prepare", "train", "evaluate", "verify")}
-    sections["reported"] = registry.reported_summary(str(sections["train"].get("arch", "")))
+    imported = sections["train"].get("import_weights")
+    if imported is not None:
+        # no training: the published figures are those of the weight set imported
+        if imported not in wnames:
+            raise _err(path, f"{key}.train.import_weights",
+                       f"{imported!r} is not in this profile's weights ({wnames})")
+        sections["reported"] = registry.figures_summary(registry.WEIGHTS[imported].reported)
+    else:
+        sections["reported"] = registry.reported_summary(
+            str(sections["train"].get("arch", "")))
     mirror = p.get("mirror") or ""
     if not (isinstance(mirror, str) or (isinstance(mirror, list)
                                         and all(isinstance(m, str) for m in mirror))):

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from alexnet.download import Obtained, Pin, link_or_copy, mirrors_from, obtain, verify
+from alexnet.download import Obtained, Pin, link_or_copy, mirrors_from, obtain
 from alexnet.errors import DataError
 from alexnet.io import staging_dir
 from alexnet.pipeline.params import DataSpec, Profile
@@ -44,35 +44,42 @@ class FetchedData:
     manifest: dict[str, Any]
     images: Path | None = None  # ILSVRC-2012: the image-folder tree arranged from the archives
 
+    prepared: Path | None = None  # ILSVRC-2012: where the prepare stage writes the tree
+
     @property
     def data(self) -> Path:
         """What the port's data loader reads (a file, or the ILSVRC-2012 image tree)."""
         if self.kind != "ilsvrc2012":
             return self.path
-        if self.images is None:
-            where = self.path.parent / IMAGES_DIR
-            raise DataError(
-                f"{where}: missing; the ILSVRC-2012 archives are verified, but unpacking them "
-                f"into {where}/train/<wnid>/ and {where}/val/<wnid>/ is a manual step for now "
-                "(README, Reproduce: ImageNet); then `dvc add data` and `dvc repro`")
-        return self.images
+        if self.images is not None:
+            return self.images
+        if self.prepared is None or not (self.prepared / "val").is_dir():
+            raise DataError(f"{self.prepared}: missing; the prepare stage makes it from the "
+                            "ILSVRC-2012 archives (dvc repro prepare)")
+        return self.prepared
 
 
-def _user_files(spec: DataSpec, data_dir: Path, progress: bool) -> list[Obtained]:
-    """User-supplied files: present in data/<folder>/ and matching their pins, or an error."""
+def _archives(spec: DataSpec, data_dir: Path, mirrors: list[str], *,
+              cache_dir: str | Path | None, progress: bool, retries: int,
+              timeout: float) -> list[Obtained]:
+    """Files with no public URL (the ILSVRC-2012 archives): the same lookup as the data
+    sets (data/<folder>/, the download cache, the mirror), and one clear line naming
+    where to put them when none has them."""
     folder = data_dir / spec.folder if spec.folder else data_dir
     found = []
-    missing = [p.name for p in spec.pins if not (folder / p.name).is_file()]
-    if missing:
-        raise DataError(
-            f"{folder}: missing {', '.join(missing)}; {spec.name} ({spec.about}) cannot be "
-            f"downloaded for you: copy or link the files into {folder}/ and pin them with "
-            "`dvc add data` (see README, Reproduce)")
     for pin in spec.pins:
-        path = folder / pin.name
-        verify(path, pin, progress=progress)
-        found.append(Obtained(pin, path, f"user-supplied {path}", dict(pin.digests),
-                              path.stat().st_size))
+        try:
+            found.append(obtain(pin, local_dirs=[folder], mirrors=mirrors,
+                                cache_dir=cache_dir, progress=progress, retries=retries,
+                                timeout=timeout))
+        except DataError as exc:
+            if type(exc) is not DataError:
+                raise
+            raise DataError(
+                f"{pin.name}: not in {folder}/, the download cache or a mirror; {spec.name} "
+                "has no public URL (the files need an ImageNet account): put "
+                f"{', '.join(p.name for p in spec.pins)} into {folder}/ (or a mirror folder: "
+                "ALEXNET_MIRROR / params.yaml mirror)") from None
     return found
 
 
@@ -93,9 +100,14 @@ def fetch(profile: Profile, out: str | Path, *, data_dir: str | Path = "data",
     with staging_dir(out) as staging:
         images = None
         if spec.user_supplied and spec.kind == "ilsvrc2012":
-            got = _user_files(spec, data_dir, progress)
-            in_place = True
-            images = _image_tree(got[0].path.parent / IMAGES_DIR, out)
+            got = _archives(spec, data_dir, mirrors, cache_dir=cache_dir, progress=progress,
+                            retries=retries, timeout=timeout)
+            # the user's copies in data/ (150 GB, pinned by data.dvc) are referenced where
+            # they are; copies from the cache or a mirror are linked in like a data set's
+            user = (data_dir / spec.folder).resolve()
+            in_place = {o.pin.name for o in got if o.path.resolve().is_relative_to(user)}
+            # an image tree unpacked by hand beside the archives is still honoured
+            images = _image_tree(user / IMAGES_DIR, out) if in_place else None
         else:
             local = [data_dir / spec.folder if spec.folder else data_dir]
             got = []
@@ -110,7 +122,7 @@ def fetch(profile: Profile, out: str | Path, *, data_dir: str | Path = "data",
                     alt = spec.alternatives[0]
                     raise DataError(f"{exc}; or read the {alt} copy instead: dvc exp run -S "
                                     f"datasets.{spec.name}.source={alt}") from None
-            in_place = False
+            in_place = set()
         for o in got:
             echo(f"{o.pin.name}: verified ({o.pin.describe()}), from {o.origin}")
         weights = []
@@ -122,7 +134,7 @@ def fetch(profile: Profile, out: str | Path, *, data_dir: str | Path = "data",
 
         files = []
         for o in got:
-            if in_place:
+            if o.pin.name in in_place:
                 rel = os.path.relpath(o.path.resolve(), out.resolve())
             else:
                 link_or_copy(o.path, staging / o.pin.name)
@@ -190,7 +202,9 @@ def read_fetched(fetched: str | Path) -> FetchedData:
                        md5=first.get("md5") if manifest["kind"] != "ilsvrc2012" else None,
                        manifest=manifest,
                        images=Path(os.path.normpath(fetched / images["path"])) if images
-                       else None)
+                       else None,
+                       prepared=Path(os.path.normpath(fetched.parent / "prepare" / IMAGES_DIR))
+                       if manifest["kind"] == "ilsvrc2012" else None)
 
 
 def pin_of(entry: dict[str, Any]) -> Pin:

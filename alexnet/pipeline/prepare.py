@@ -27,6 +27,8 @@ training used:
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +36,12 @@ import numpy as np
 
 from alexnet.download import verify
 from alexnet.errors import ConfigError
+from alexnet.imagenet.prepare import prepare as imagenet_prepare
 from alexnet.io import staging_dir
 from alexnet.modern.augment import mean_image, rgb_pca
 from alexnet.modern.data import load_dataset
 from alexnet.original import batches
-from alexnet.pipeline.fetch import pin_of, read_fetched
+from alexnet.pipeline.fetch import IMAGES_DIR, FetchedData, pin_of, read_fetched
 from alexnet.pipeline.params import check_keys
 
 #: Images per 2012 batch file (the CIFAR-10 batches of the 2011 release held 10,000).
@@ -53,7 +56,7 @@ def to_columns(images: np.ndarray) -> np.ndarray:
 
 
 def load_fetched_dataset(fetched: str | Path, *, size: int | None, cache_dir: str | None = None,
-                         progress: bool = True):
+                         progress: bool = True, data: Path | None = None):
     """The fetched data set through the port's loader (decoded once, then cached).
 
     Every fetched file is checked against its pin again first (the manifest's checksums):
@@ -66,8 +69,29 @@ def load_fetched_dataset(fetched: str | Path, *, size: int | None, cache_dir: st
     if fd.kind != "ilsvrc2012":
         for entry in fd.manifest["files"]:
             verify(fd.files[entry["file"]], pin_of(entry), progress=progress)
-    return load_dataset(fd.data, size=size, cache_dir=cache_dir, md5=fd.md5,
+    return load_dataset(data or fd.data, size=size, cache_dir=cache_dir, md5=fd.md5,
                         progress=progress), fd
+
+
+def imagenet_images(fd: FetchedData, out: Path, *, progress: bool = True) -> Path:
+    """``alexnet imagenet prepare`` on the fetched ILSVRC-2012 archives (train/<wnid>/,
+    val/<wnid>/, classes.tsv), built in a folder beside ``out`` that survives an
+    interruption: the next run resumes it (finished images are kept), and a previous
+    run's complete tree in ``out/images`` is taken over rather than redone."""
+    partial = out.with_name(f".{out.name}-{IMAGES_DIR}-partial")
+    done = out / IMAGES_DIR
+    if done.is_dir() and not partial.exists():
+        os.replace(done, partial)
+    sources = out.with_name(f".{out.name}-sources")
+    shutil.rmtree(sources, ignore_errors=True)
+    sources.mkdir(parents=True)
+    try:
+        for name, path in fd.files.items():   # the archives by their official names
+            (sources / name).symlink_to(path.resolve())
+        imagenet_prepare(sources, partial, progress=progress)
+    finally:
+        shutil.rmtree(sources, ignore_errors=True)
+    return partial
 
 
 def write_batches(ds, out: Path, *, mean: np.ndarray, pca_vals: np.ndarray,
@@ -115,8 +139,15 @@ def prepare(fetched: str | Path, out: str | Path, settings: dict[str, Any], *,
         raise ConfigError("image_size must be an integer >= 8", path=params_path,
                           key=f"{key}.image_size")
     out = Path(out)
-    ds, fd = load_fetched_dataset(fetched, size=size, cache_dir=cache_dir, progress=progress)
+    images = None
+    fd0 = read_fetched(fetched)
+    if fd0.kind == "ilsvrc2012" and fd0.images is None:
+        images = imagenet_images(fd0, out, progress=progress)
+    ds, fd = load_fetched_dataset(fetched, size=size, cache_dir=cache_dir, progress=progress,
+                                  data=images)
     with staging_dir(out) as staging:
+        if images is not None:
+            os.replace(images, staging / IMAGES_DIR)
         mean = mean_image(ds.train.images)
         vals, vecs = rgb_pca(ds.train.images)
         np.save(staging / "mean.npy", mean, allow_pickle=False)

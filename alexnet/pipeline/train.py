@@ -197,7 +197,8 @@ def import_stage(profile: Profile, fd: FetchedData, fetched: Path, out: Path,
                           "list it in the profile's weights", path=profile.params_path,
                           key=f"{key}.{IMPORT_KEY}")
     src = fetched / entry["path"]
-    classes = fd.images / CLASS_FILE if fd.images is not None else None
+    # ILSVRC-2012: the class file (ids, wnids, words) of the prepared image tree
+    classes = fd.data / CLASS_FILE if fd.kind == "ilsvrc2012" else None
     if out.exists():
         shutil.rmtree(out)
     echo(f"equivalent command: alexnet weights import caffe {shlex.quote(str(src))} --out "

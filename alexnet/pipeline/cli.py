@@ -162,7 +162,49 @@ def verify_cmd(params_path: str, profile: str | None, run_dir: str, out: str) ->
     verify_stage(_profile(params_path, profile), run_dir, out)
 
 
-PIPELINE_COMMANDS = {"train": train_cmd, "evaluate": evaluate_cmd, "verify": verify_cmd}
+@click.command()
+@click.argument("runs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--results", "results_path", type=click.Path(dir_okay=False),
+              help="A results file listing runs (benchmarks/results/*-seeds.json) instead "
+              "of run folders.")
+@click.option("--arch", help="Network whose reported figure to compare (default: the runs').")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder for seeds.json and seeds.md.")
+def seeds_cmd(runs: tuple[str, ...], results_path: str | None, arch: str | None,
+              out: str) -> None:
+    """Mean +- sample std of seeded runs per data order, against the reported figure.
+
+    RUNS are finished `alexnet train` run folders (e.g. runs/sweep/*); the summary goes
+    to OUT/seeds.json and OUT/seeds.md.
+    """
+    from alexnet.errors import ConfigError
+    from alexnet.pipeline.seeds import read_results, read_run, summarise, write_summary
+
+    if bool(runs) == bool(results_path):
+        raise ConfigError("give run folders or --results, not both and not neither")
+    meta: dict = {}
+    if results_path:
+        records, meta = read_results(results_path)
+        arch = arch or meta.get("arch")
+        if not arch:
+            raise ConfigError(f"{results_path}: no `arch` key; pass --arch")
+    else:
+        records = [read_run(r) for r in runs]
+        archs = {r["arch"] for r in records}
+        if arch is None:
+            if len(archs) != 1:
+                raise ConfigError(f"runs of several networks {sorted(map(str, archs))}; "
+                                  "pass --arch")
+            arch = str(archs.pop())
+    summary = summarise(records, arch)
+    j, m = write_summary(summary, out, meta)
+    for e in summary["orders"].values():
+        click.echo(f"{e['order']}: {e['verdict']}")
+    click.echo(f"wrote {j} and {m}")
+
+
+PIPELINE_COMMANDS = {"train": train_cmd, "evaluate": evaluate_cmd, "verify": verify_cmd,
+                     "seeds": seeds_cmd}
 
 
 @click.group(cls=LazyGroup)

@@ -1,0 +1,161 @@
+"""Error bars: many seeded runs of one recipe, summarised per data order.
+
+One run gives one number; whether a reproduction "agrees" with a reported figure
+depends on how far runs with other seeds scatter. This module reads finished run
+folders of ``alexnet train`` (or a results file listing runs), groups them by data order
+(``shuffle``: ``once`` is the 2011 order, one fixed permutation read the same way every
+epoch; ``epoch`` draws a new permutation every epoch) and writes ``seeds.json`` and
+``seeds.md``: every run, the mean and the *sample* standard deviation (n - 1 in the
+denominator, since the seeds are a sample of all seeds), the figure reported for the
+network (from :mod:`alexnet.registry`) and one sentence saying whether that figure lies
+inside mean +- 2 std.
+
+A run that did not finish, or whose error is not a finite number, is listed but never
+averaged; an order with fewer than two usable runs gets no spread (a single run has
+none), so no band can look narrow because runs were missing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from alexnet.errors import ConfigError, DataError
+from alexnet.io import atomic_write_json, atomic_write_text
+from alexnet.registry import reported_summary
+
+#: The band rule: the reported figure "agrees" when it lies within this many sample
+#: standard deviations of the mean of the seeded runs.
+BAND_STDS = 2.0
+ORDER_NAMES = {"once": "2011 order (one fixed permutation, same every epoch)",
+               "epoch": "reshuffled every epoch", "none": "file order"}
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """One run folder's record: seed, data order, final top-1 error, status."""
+    path = Path(run_dir) / "metrics.json"
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror}); expected a run folder of "
+                        "`alexnet train`") from None
+    except ValueError:
+        raise DataError(f"{path}: not valid JSON; expected a run's metrics.json") from None
+    if not isinstance(m, dict) or not isinstance(m.get("config"), dict):
+        raise DataError(f"{path}: no `config` mapping; expected a run's metrics.json")
+    cfg = m["config"]
+    final = m.get("final") if isinstance(m.get("final"), dict) else {}
+    return {"run": str(run_dir), "arch": cfg.get("arch"), "seed": cfg.get("seed"),
+            "shuffle": cfg.get("shuffle"), "epochs": cfg.get("epochs"),
+            "top1_err": final.get("top1_err"), "views": final.get("views"),
+            "wall_s": m.get("wall_s"), "status": m.get("status")}
+
+
+def read_results(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Runs listed in a results file (``{"runs": [{seed, shuffle, top1_err, status}]}``,
+    as in ``benchmarks/results/``) and the file's other keys (what, command, machine)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DataError(f"{p}: cannot read ({e.strerror})") from None
+    except ValueError:
+        raise DataError(f"{p}: not valid JSON; expected a results file with `runs`") from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+        raise DataError(f"{p}: expected a mapping with a `runs` list")
+    for i, r in enumerate(data["runs"]):
+        if not isinstance(r, dict) or "seed" not in r or "shuffle" not in r:
+            raise DataError(f"{p}: runs[{i}] needs `seed` and `shuffle`")
+    meta = {k: v for k, v in data.items() if k != "runs"}
+    return [dict(r) for r in data["runs"]], meta
+
+
+def usable(run: dict[str, Any]) -> bool:
+    """Finished, with a finite error: the only runs that enter a mean."""
+    err = run.get("top1_err")
+    return (run.get("status") == "finished" and isinstance(err, int | float)
+            and not isinstance(err, bool) and math.isfinite(err))
+
+
+def summarise(runs: Iterable[dict[str, Any]], arch: str) -> dict[str, Any]:
+    """Per data order: n, mean, sample std, and the reported figure's place in the band."""
+    runs = list(runs)
+    if not runs:
+        raise ConfigError("no runs to summarise; expected at least one finished run")
+    reported = reported_summary(arch).get("top1_err")
+    orders: dict[str, Any] = {}
+    for order in dict.fromkeys(str(r.get("shuffle")) for r in runs):
+        errs = [float(r["top1_err"]) for r in runs if str(r.get("shuffle")) == order
+                and usable(r)]
+        entry: dict[str, Any] = {"order": ORDER_NAMES.get(order, order), "n": len(errs),
+                                 "mean": None, "std": None, "band": None, "inside": None}
+        if errs:
+            entry["mean"] = statistics.fmean(errs)
+        if len(errs) >= 2:
+            std = statistics.stdev(errs)
+            entry["std"] = std
+            entry["band"] = [entry["mean"] - BAND_STDS * std, entry["mean"] + BAND_STDS * std]
+            if reported is not None:
+                entry["inside"] = entry["band"][0] <= reported <= entry["band"][1]
+        entry["verdict"] = verdict(entry, reported)
+        orders[order] = entry
+    return {"arch": arch, "reported_top1_err": reported,
+            "band_rule": f"reported figure within mean +- {BAND_STDS:g} sample std (n-1)",
+            "runs": runs, "orders": orders}
+
+
+def verdict(entry: dict[str, Any], reported: float | None) -> str:
+    """One plain sentence about the reported figure and the seeded runs' band."""
+    if reported is None:
+        return "No figure is reported for this network, so there is nothing to compare."
+    if entry["std"] is None:
+        return (f"Only {entry['n']} usable run(s): no spread, so no verdict on the reported "
+                f"{100 * reported:.2f}%.")
+    lo, hi = entry["band"]
+    where = "lies inside" if entry["inside"] else "lies outside"
+    return (f"The reported {100 * reported:.2f}% {where} mean +- {BAND_STDS:g} std "
+            f"({100 * lo:.2f}% to {100 * hi:.2f}%, n = {entry['n']}).")
+
+
+def mean_std_text(entry: dict[str, Any]) -> str:
+    """``27.22 ± 0.26%`` (or the mean alone, or ``-``): the report's and README's form."""
+    if entry.get("mean") is None:
+        return "-"
+    if entry.get("std") is None:
+        return f"{100 * entry['mean']:.2f}% (n = {entry['n']})"
+    return f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}% (n = {entry['n']})"
+
+
+def markdown(summary: dict[str, Any], meta: dict[str, Any] | None = None) -> str:
+    """The human report of a summary."""
+    rep = summary["reported_top1_err"]
+    lines = [f"# {summary['arch']}: test error over seeds", ""]
+    for k in ("what", "command", "machine"):
+        if meta and meta.get(k):
+            lines += [f"{k.capitalize()}: {meta[k]}", ""]
+    lines += [f"Reported: {'-' if rep is None else f'{100 * rep:.2f}%'}. Band rule: "
+              f"{summary['band_rule']}.", "",
+              "| data order | mean ± sample std | verdict |", "|---|---|---|"]
+    for e in summary["orders"].values():
+        lines.append(f"| {e['order']} | {mean_std_text(e)} | {e['verdict']} |")
+    lines += ["", "| run | order | seed | status | top-1 error |", "|---|---|---|---|---|"]
+    for r in summary["runs"]:
+        err = f"{100 * r['top1_err']:.2f}%" if usable(r) else "not averaged"
+        lines.append(f"| {r.get('run', '-')} | {r.get('shuffle')} | {r.get('seed')} | "
+                     f"{r.get('status')} | {err} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(summary: dict[str, Any], out: str | Path,
+                  meta: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """``seeds.json`` and ``seeds.md`` in ``out`` (each written atomically)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    j, m = out / "seeds.json", out / "seeds.md"
+    atomic_write_json(j, {**(meta or {}), **summary})
+    atomic_write_text(m, markdown(summary, meta))
+    return j, m

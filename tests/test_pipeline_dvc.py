@@ -38,7 +38,9 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed"),
 ]
 
-STAGES = ("fetch", "prepare", "train", "evaluate", "verify", "report")
+# the tiny profile is swept over two seeds, one data order (see tiny_params)
+SWEEP = ("sweep@0-once", "sweep@1-once")
+STAGES = ("fetch", "prepare", "train", *SWEEP, "seeds", "evaluate", "verify", "report")
 
 
 def tiny_params(url: str, digest: str) -> dict:
@@ -52,7 +54,9 @@ def tiny_params(url: str, digest: str) -> dict:
     tiny["about"] = "test profile: the 80sec net, 2 epochs on a 200-image fixture"
     tiny["train"].update({"epochs": 2, "batch": 50, "device": "cpu"})
     tiny["evaluate"] = {"views": [1, 10], "original_images": 30, "batch": 60}
+    tiny["sweep"] = True
     p["profiles"]["tiny"] = tiny
+    p["sweep"] = {"seeds": [0, 1], "shuffle": ["once"]}
     return p
 
 
@@ -64,7 +68,7 @@ def code_deps() -> set[str]:
 
 
 def ran_stages(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([\w-]+)'", output))
+    return set(re.findall(r"Running stage '([\w@-]+)'", output))
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +155,13 @@ def test_1_full_run(workspace, md5):
     for fig in ("learning_curve.png", "confusion.png", "conv1_filters.png"):
         assert (ws / "runs/report/figures" / fig).stat().st_size > 0
 
+    seeds = json.loads((ws / "runs/pipeline/metrics/seeds.json").read_text())
+    assert seeds["once"]["n"] == 2 and seeds["once"]["std"] is not None
+    assert "Error bars over seeds" in report and "over seeds (2011 order" in report
+
     shown = json.loads(run(DVC, "metrics", "show", "--json").stdout)
     assert "runs/pipeline/metrics/train.json" in json.dumps(shown)
+    assert "runs/pipeline/metrics/seeds.json" in json.dumps(shown)
     assert (ws / "dvc.lock").is_file()
 
 
@@ -172,7 +181,8 @@ def test_3_training_change_reruns_only_downstream(workspace):
     assert "profiles.tiny.train.seed" in diff
     res = run(DVC, "repro")
     out = res.stdout + res.stderr
-    assert ran_stages(out) == {"train", "evaluate", "verify", "report"}, out
+    # the sweep's runs override the seed, but DVC re-runs whatever tracks the train section
+    assert ran_stages(out) == {"train", *SWEEP, "seeds", "evaluate", "verify", "report"}, out
     assert "starting afresh" in out  # the persisted run of the old seed is not resumed
 
 
@@ -187,7 +197,7 @@ def test_3b_code_change_reruns_its_stage_and_downstream(workspace):
         fh.write("\n# an edit\n")
     res = run(DVC, "repro")
     out = res.stdout + res.stderr
-    assert ran_stages(out) == {"train", "evaluate", "verify", "report"}, out
+    assert ran_stages(out) == {"train", *SWEEP, "seeds", "evaluate", "verify", "report"}, out
 
 
 def test_4_corrupt_download_stops_fetch(workspace, md5):

@@ -162,32 +162,85 @@ def verify_cmd(params_path: str, profile: str | None, run_dir: str, out: str) ->
     verify_stage(_profile(params_path, profile), run_dir, out)
 
 
+@click.command("sweep")
+@_params_option
+@_profile_option
+@click.option("--seed", type=int, required=True, help="The run's seed (one of sweep.seeds).")
+@click.option("--shuffle", type=click.Choice(["once", "epoch", "none"]), required=True,
+              help="The run's data order (one of sweep.shuffle).")
+@click.option("--fetched", default="runs/pipeline/fetch", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="The run folder (dvc.yaml: runs/sweep/<shuffle>-seed<seed>).")
+@_progress_option
+def sweep_cmd(params_path: str, profile: str | None, seed: int, shuffle: str, fetched: str,
+              out: str, progress: bool) -> None:
+    """One run of the error-bar sweep: the profile's training with another seed and order.
+
+    Resumes an interrupted run like `pipeline train`; a profile with `sweep: false`
+    trains nothing (the folder says so).
+    """
+    from alexnet.pipeline.params import sweep_spec
+    from alexnet.pipeline.seeds import sweep_run
+
+    s = sweep_run(_profile(params_path, profile), sweep_spec(params_path), seed, shuffle,
+                  fetched, out, progress=progress)
+    if s.get("test_top1_err") is not None:
+        click.echo(f"{out}: test error top-1 {100 * s['test_top1_err']:.2f}% "
+                   f"({s['test_views']} view(s)) after {s['epochs']} epochs, "
+                   f"{s['wall_s']:.0f} s")
+
+
 @click.command()
 @click.argument("runs", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--results", "results_path", type=click.Path(dir_okay=False),
               help="A results file listing runs (benchmarks/results/*-seeds.json) instead "
               "of run folders.")
+@click.option("--sweep", "sweep_dir", type=click.Path(file_okay=False),
+              help="The sweep's folder (runs/sweep): summarise the runs params' `sweep` "
+              "section lists, for the profile.")
+@_params_option
+@_profile_option
 @click.option("--arch", help="Network whose reported figure to compare (default: the runs').")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for seeds.json and seeds.md.")
-def seeds_cmd(runs: tuple[str, ...], results_path: str | None, arch: str | None,
-              out: str) -> None:
+@click.option("--metrics", "metrics_path", type=click.Path(dir_okay=False),
+              help="Also write the per-order figures here (for `dvc metrics show`).")
+def seeds_cmd(runs: tuple[str, ...], results_path: str | None, sweep_dir: str | None,
+              params_path: str, profile: str | None, arch: str | None, out: str,
+              metrics_path: str | None) -> None:
     """Mean +- sample std of seeded runs per data order, against the reported figure.
 
-    RUNS are finished `alexnet train` run folders (e.g. runs/sweep/*); the summary goes
-    to OUT/seeds.json and OUT/seeds.md.
+    RUNS are finished `alexnet train` run folders; or --sweep DIR takes the runs of
+    params' sweep section; or --results a results file. The summary goes to
+    OUT/seeds.json and OUT/seeds.md.
     """
     from alexnet.errors import ConfigError
-    from alexnet.pipeline.seeds import read_results, read_run, summarise, write_summary
+    from alexnet.pipeline.jsonfiles import write_json
+    from alexnet.pipeline.params import sweep_spec
+    from alexnet.pipeline.seeds import (
+        metrics,
+        read_results,
+        read_run,
+        summarise,
+        sweep_records,
+        write_summary,
+    )
 
-    if bool(runs) == bool(results_path):
-        raise ConfigError("give run folders or --results, not both and not neither")
+    if sum(map(bool, (runs, results_path, sweep_dir))) != 1:
+        raise ConfigError("give run folders, --results or --sweep (exactly one of them)")
     meta: dict = {}
     if results_path:
         records, meta = read_results(results_path)
         arch = arch or meta.get("arch")
         if not arch:
             raise ConfigError(f"{results_path}: no `arch` key; pass --arch")
+    elif sweep_dir:
+        prof = _profile(params_path, profile)
+        records = sweep_records(sweep_dir, sweep_spec(params_path))
+        arch = arch or str(prof.train.get("arch") or prof.name)
+        meta = {"what": f"profile {prof.name}, runs of params' sweep section under "
+                f"{sweep_dir}"}
     else:
         records = [read_run(r) for r in runs]
         archs = {r["arch"] for r in records}
@@ -198,13 +251,17 @@ def seeds_cmd(runs: tuple[str, ...], results_path: str | None, arch: str | None,
             arch = str(archs.pop())
     summary = summarise(records, arch)
     j, m = write_summary(summary, out, meta)
+    if metrics_path:
+        write_json(metrics_path, metrics(summary))
+    if summary.get("not_swept"):
+        click.echo(f"{arch}: not swept (the profile has `sweep: false`)")
     for e in summary["orders"].values():
         click.echo(f"{e['order']}: {e['verdict']}")
     click.echo(f"wrote {j} and {m}")
 
 
-PIPELINE_COMMANDS = {"train": train_cmd, "evaluate": evaluate_cmd, "verify": verify_cmd,
-                     "seeds": seeds_cmd}
+PIPELINE_COMMANDS = {"train": train_cmd, "sweep": sweep_cmd, "seeds": seeds_cmd,
+                     "evaluate": evaluate_cmd, "verify": verify_cmd}
 
 
 @click.group(cls=LazyGroup)

@@ -24,7 +24,8 @@ from alexnet.modern.train import TrainConfig
 #: The sections every profile must have (dvc.yaml tracks them by name). The figures a
 #: profile's report shows beside the reproduced ones are not settings: they come from
 #: the registry, by the profile's ``train.arch``.
-PROFILE_SECTIONS = ("about", "dataset", "weights", "prepare", "train", "evaluate", "verify")
+PROFILE_SECTIONS = ("about", "dataset", "weights", "prepare", "train", "evaluate", "verify",
+                    "sweep")
 DATA_KINDS = ("cifar-python", "image-folder", "ilsvrc2012")
 DEFAULT_PARAMS = "params.yaml"
 
@@ -58,6 +59,7 @@ class Profile:
     evaluate: dict[str, Any]
     verify: dict[str, Any]
     reported: dict[str, Any]  # from alexnet.registry, by train.arch (see reported_summary)
+    sweep: bool = False  # trained again over params' sweep seeds and orders (error bars)
     mirror: str = ""
     params_path: str = DEFAULT_PARAMS
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -231,6 +233,13 @@ def resolve_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None =
     else:
         sections["reported"] = registry.reported_summary(
             str(sections["train"].get("arch", "")))
+    sweep = prof["sweep"]
+    if not isinstance(sweep, bool):
+        raise _err(path, key + ".sweep", f"expected true or false (train again over params' "
+                   f"sweep seeds and orders), got {sweep!r}")
+    if sweep and imported is not None:
+        raise _err(path, key + ".sweep", "must be false: the profile imports published "
+                   "weights, so it has no training to repeat over seeds")
     mirror = p.get("mirror") or ""
     if not (isinstance(mirror, str) or (isinstance(mirror, list)
                                         and all(isinstance(m, str) for m in mirror))):
@@ -238,8 +247,52 @@ def resolve_profile(params_path: str | Path = DEFAULT_PARAMS, name: str | None =
     return Profile(
         name=name, about=str(prof["about"] or ""), dataset=dataset, weights=tuple(weights),
         mirror=",".join(mirror) if isinstance(mirror, list) else mirror,
-        params_path=str(path), raw=prof, **sections,
+        params_path=str(path), raw=prof, sweep=sweep, **sections,
     )
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The error-bar sweep's seeds and data orders (params' top-level ``sweep``).
+
+    It is a top-level section because dvc.yaml's ``matrix`` stage can only expand lists it
+    finds by a fixed key (DVC templating cannot look up ``profiles.${profile}.…``). Which
+    profiles are swept is each profile's own ``sweep: true|false``, so switching to a
+    profile that takes days per run does not start ten of them, and turning one profile's
+    sweep on changes no parameter the other profiles' sweep stages track.
+    """
+
+    seeds: tuple[int, ...]
+    shuffle: tuple[str, ...]
+
+    def runs(self) -> list[tuple[str, int]]:
+        """Every (data order, seed) pair, in dvc.yaml's matrix order."""
+        return [(s, seed) for seed in self.seeds for s in self.shuffle]
+
+
+SHUFFLE_ORDERS = ("once", "epoch", "none")
+
+
+def sweep_spec(params_path: str | Path = DEFAULT_PARAMS,
+               params: dict[str, Any] | None = None) -> Sweep:
+    """The validated ``sweep`` section (seeds and data orders)."""
+    path = Path(params_path)
+    p = params if params is not None else load_params(path)
+    sw = _mapping(p.get("sweep"), path, "sweep")
+    check_keys(sw, ("seeds", "shuffle"), path, "sweep")
+    seeds = sw.get("seeds") or []
+    if not isinstance(seeds, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in seeds):
+        raise _err(path, "sweep.seeds", f"expected a list of seeds (integers >= 0), got "
+                   f"{seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise _err(path, "sweep.seeds", f"lists a seed twice: {seeds}")
+    orders = sw.get("shuffle") or []
+    if not isinstance(orders, list) or not all(o in SHUFFLE_ORDERS for o in orders) \
+            or len(set(orders)) != len(orders):
+        raise _err(path, "sweep.shuffle", f"expected a list of distinct data orders out of "
+                   f"{', '.join(SHUFFLE_ORDERS)}, got {orders!r}")
+    return Sweep(seeds=tuple(seeds), shuffle=tuple(orders))
 
 
 def _weights_pin(name: str, path: str | Path, key: str) -> Pin:

@@ -34,6 +34,7 @@ from alexnet.original import shownet
 from alexnet.original.checkpoint import load_checkpoint
 from alexnet.pipeline.figures import Heatmap, LineChart, image_png
 from alexnet.pipeline.params import Profile
+from alexnet.pipeline.seeds import NOT_SWEPT_TEXT, mean_std_text, usable
 
 # --------------------------------------------------------------------------------------
 # Blocks
@@ -201,6 +202,7 @@ class StageOutputs:
     verify: dict[str, Any]
     verify_doc: dict[str, Any]
     curve: list[dict[str, Any]]
+    seeds: dict[str, Any]
 
     @classmethod
     def load(cls, pipeline_dir: Path) -> StageOutputs:
@@ -213,7 +215,8 @@ class StageOutputs:
                    evaluate=_load(pipeline_dir / "evaluate" / "evaluate.json") or {},
                    verify=_load(pipeline_dir / "metrics" / "verify.json") or {},
                    verify_doc=_load(pipeline_dir / "verify" / "verify.json") or {},
-                   curve=_load(pipeline_dir / "plots" / "learning_curve.json") or [])
+                   curve=_load(pipeline_dir / "plots" / "learning_curve.json") or [],
+                   seeds=_load(pipeline_dir / "seeds" / "seeds.json") or {})
 
 
 def build_blocks(profile: Profile, pipeline_dir: Path, figures: Path) -> list[Block]:
@@ -223,6 +226,7 @@ def build_blocks(profile: Profile, pipeline_dir: Path, figures: Path) -> list[Bl
             + reported_vs_reproduced(profile, o)
             + data_section(o)
             + training_section(o, figures)
+            + seeds_section(o)
             + evaluation_section(o, figures)
             + recreation_section(o)
             + verification_section(o)
@@ -252,6 +256,10 @@ def reported_vs_reproduced(profile: Profile, o: StageOutputs) -> list[Block]:
         rows.append(["test error, top-5", pct(rep.get("top5_err"), 1) if "top5_err" in rep
                      else "-", ", ".join(f"{pct(s.get('top5_err'))} ({_views(s.get('views'))})"
                                          for s in modern.values())])
+    for e in o.seeds.get("orders", {}).values():
+        rows.append([f"test error, top-1, over seeds ({e['order']})",
+                     pct(rep.get("top1_err"), 1) if "top1_err" in rep else "-",
+                     mean_std_text(e)])
     rows.append(["2012 re-creation (numpy engine), top-1", "-", orig_txt])
     rows.append(["training time", str(rep.get("time") or "-"),
                  f"{duration(tsum.get('wall_s'))} for {tsum.get('epochs', '?')} epochs"])
@@ -337,6 +345,27 @@ def training_section(o: StageOutputs, figures: Path) -> list[Block]:
     blocks.append(Block("table", header=["epoch", "train loss", "train top-1",
                                          "test top-1", "test top-5", "eps (conv1)",
                                          "wall"], rows=rows))
+    return blocks
+
+
+def seeds_section(o: StageOutputs) -> list[Block]:
+    """Error bars: the sweep's runs per data order, and whether the reported figure fits."""
+    sd = o.seeds
+    if not sd:
+        return []
+    blocks = [Block("h2", "Error bars over seeds")]
+    if sd.get("not_swept"):
+        return blocks + [Block("p", NOT_SWEPT_TEXT)]
+    blocks.append(Block("p", f"The same recipe trained again with other seeds (dvc.yaml's "
+                        f"`sweep` stage, settings in params.yaml's `sweep`); band rule: "
+                        f"{sd.get('band_rule', '-')}."))
+    blocks.append(Block("table", header=["data order", "mean ± sample std", "verdict"],
+                        rows=[[e["order"], mean_std_text(e), e["verdict"]]
+                              for e in sd.get("orders", {}).values()]))
+    blocks.append(Block("table", header=["data order", "seed", "status", "top-1 error"],
+                        rows=[[str(r.get("shuffle")), str(r.get("seed")), str(r.get("status")),
+                               pct(r.get("top1_err")) if usable(r) else "not averaged"]
+                              for r in sd.get("runs", [])]))
     return blocks
 
 

@@ -13,19 +13,31 @@ inside mean +- 2 std.
 A run that did not finish, or whose error is not a finite number, is listed but never
 averaged; an order with fewer than two usable runs gets no spread (a single run has
 none), so no band can look narrow because runs were missing.
+
+In the pipeline, dvc.yaml's ``sweep`` matrix stage trains one run folder per (data
+order, seed) of params.yaml's ``sweep`` section, named by :func:`run_name` under
+``runs/sweep/`` (:func:`sweep_run`), and the ``seeds`` stage summarises exactly the runs
+that section lists (:func:`sweep_records`), so a folder left over from an earlier seed
+list never enters the mean.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import click
+
 from alexnet.errors import ConfigError, DataError
 from alexnet.io import atomic_write_json, atomic_write_text
+from alexnet.pipeline.jsonfiles import write_json
+from alexnet.pipeline.params import Profile, Sweep
+from alexnet.pipeline.train import train_stage
 from alexnet.registry import reported_summary
 
 #: The band rule: the reported figure "agrees" when it lies within this many sample
@@ -33,6 +45,67 @@ from alexnet.registry import reported_summary
 BAND_STDS = 2.0
 ORDER_NAMES = {"once": "2011 order (one fixed permutation, same every epoch)",
                "epoch": "reshuffled every epoch", "none": "file order"}
+
+
+#: status of a sweep folder whose profile has ``sweep: false`` (nothing trained)
+NOT_SWEPT = "not-swept"
+
+
+def run_name(shuffle: str, seed: int) -> str:
+    """The sweep folder of one run (dvc.yaml's ``sweep`` outs spell the same pattern)."""
+    return f"{shuffle}-seed{seed}"
+
+
+def sweep_run(profile: Profile, sweep: Sweep, seed: int, shuffle: str,
+              fetched: str | Path, out: str | Path, *, progress: bool = True,
+              echo=click.echo) -> dict[str, Any]:
+    """One run of the sweep: the profile's training with this seed and data order.
+
+    For a profile whose ``sweep`` is false nothing is trained: ``out`` gets a
+    ``metrics.json`` saying so (DVC needs the stage's output), and the summary reports
+    "not swept" instead of a spread.
+    """
+    out = Path(out)
+    if (shuffle, seed) not in sweep.runs():
+        raise ConfigError(f"{run_name(shuffle, seed)} is not a run of params' sweep "
+                          f"(seeds {list(sweep.seeds)}, shuffle {list(sweep.shuffle)})",
+                          path=profile.params_path, key="sweep")
+    if not profile.sweep:
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        write_json(out / "metrics.json", {
+            "status": NOT_SWEPT, "profile": profile.name,
+            "config": {"arch": profile.train.get("arch"), "seed": seed, "shuffle": shuffle},
+            "why": f"profile {profile.name!r} has sweep: false"})
+        echo(f"{out}: {profile.name} has `sweep: false`; nothing trained")
+        return {"status": NOT_SWEPT}
+    return train_stage(profile, fetched, out, progress=progress, seed=seed,
+                       shuffle=shuffle, summaries=False, echo=echo)
+
+
+def sweep_records(root: str | Path, sweep: Sweep) -> list[dict[str, Any]]:
+    """The records of the runs the sweep section lists (a missing folder is "missing")."""
+    records = []
+    for shuffle, seed in sweep.runs():
+        d = Path(root) / run_name(shuffle, seed)
+        if not (d / "metrics.json").exists():
+            records.append({"run": str(d), "seed": seed, "shuffle": shuffle,
+                            "status": "missing", "top1_err": None})
+            continue
+        r = read_run(d)
+        if (r["seed"], r["shuffle"]) != (seed, shuffle) and r["status"] != NOT_SWEPT:
+            raise DataError(f"{d}/metrics.json: a run of seed {r['seed']}, shuffle "
+                            f"{r['shuffle']}; expected seed {seed}, shuffle {shuffle}")
+        records.append(r)
+    return records
+
+
+def metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """Flat per-order figures for ``dvc metrics show`` (``runs/pipeline/metrics/seeds.json``)."""
+    return {"arch": summary["arch"], "reported_top1_err": summary["reported_top1_err"],
+            **{order: {k: e[k] for k in ("n", "mean", "std", "inside")}
+               for order, e in summary["orders"].items()}}
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
@@ -86,6 +159,10 @@ def summarise(runs: Iterable[dict[str, Any]], arch: str) -> dict[str, Any]:
     runs = list(runs)
     if not runs:
         raise ConfigError("no runs to summarise; expected at least one finished run")
+    if all(r.get("status") == NOT_SWEPT for r in runs):
+        return {"arch": arch, "reported_top1_err": reported_summary(arch).get("top1_err"),
+                "band_rule": f"reported figure within mean +- {BAND_STDS:g} sample std "
+                "(n-1)", "runs": runs, "orders": {}, "not_swept": True}
     reported = reported_summary(arch).get("top1_err")
     orders: dict[str, Any] = {}
     for order in dict.fromkeys(str(r.get("shuffle")) for r in runs):
@@ -130,6 +207,10 @@ def mean_std_text(entry: dict[str, Any]) -> str:
     return f"{100 * entry['mean']:.2f} ± {100 * entry['std']:.2f}% (n = {entry['n']})"
 
 
+NOT_SWEPT_TEXT = ("Not swept: this profile has `sweep: false` in params.yaml, so it has "
+                  "one run and no error bars.")
+
+
 def markdown(summary: dict[str, Any], meta: dict[str, Any] | None = None) -> str:
     """The human report of a summary."""
     rep = summary["reported_top1_err"]
@@ -137,6 +218,8 @@ def markdown(summary: dict[str, Any], meta: dict[str, Any] | None = None) -> str
     for k in ("what", "command", "machine"):
         if meta and meta.get(k):
             lines += [f"{k.capitalize()}: {meta[k]}", ""]
+    if summary.get("not_swept"):
+        return "\n".join(lines + [NOT_SWEPT_TEXT, ""])
     lines += [f"Reported: {'-' if rep is None else f'{100 * rep:.2f}%'}. Band rule: "
               f"{summary['band_rule']}.", "",
               "| data order | mean ± sample std | verdict |", "|---|---|---|"]

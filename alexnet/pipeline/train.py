@@ -83,11 +83,16 @@ def command_line(settings: dict[str, Any], data: Path, out: Path) -> str:
 
 def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
                 pipeline_dir: str | Path | None = None, progress: bool = True,
-                max_steps: int | None = None, echo=click.echo) -> dict[str, Any]:
+                max_steps: int | None = None, seed: int | None = None,
+                shuffle: str | None = None, summaries: bool = True,
+                echo=click.echo) -> dict[str, Any]:
     """Train (or resume) the run in ``out``; write the DVC summaries.
 
     ``max_steps`` stops after that many minibatches in all (with a checkpoint, like
-    Ctrl-C): the stage then fails, and the next call resumes the run.
+    Ctrl-C): the stage then fails, and the next call resumes the run. ``seed`` and
+    ``shuffle`` replace the profile's (the error-bar sweep's runs, see
+    :mod:`alexnet.pipeline.seeds`); ``summaries=False`` leaves the pipeline's
+    ``metrics/`` and ``plots/`` alone, which belong to the main train stage.
     """
     out = Path(out)
     pipeline_dir = Path(pipeline_dir) if pipeline_dir else out.parent
@@ -95,6 +100,10 @@ def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
     if IMPORT_KEY in profile.train:
         return import_stage(profile, fd, Path(fetched), out, pipeline_dir, echo=echo)
     settings = train_settings(profile)
+    if seed is not None:
+        settings["seed"] = seed
+    if shuffle is not None:
+        settings["shuffle"] = shuffle
     schedule = settings.get("schedule")
     identity = {"settings": {k: v for k, v in settings.items() if k not in NON_SEMANTIC},
                 "data": fd.manifest["files"][0], "images": fd.manifest.get("images")}
@@ -130,25 +139,19 @@ def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
     if res.status != "finished":
         raise TrainingStopped(f"{out}: training {res.status} (last checkpoint "
                               f"{res.checkpoint}); the next `dvc repro` resumes it")
+    if not summaries:
+        return run_summary(profile, res.metrics)
     return _train_summaries(profile, out, pipeline_dir, res.metrics)
 
 
-def _train_summaries(profile: Profile, out: Path, pipeline_dir: Path,
-                     metrics: dict[str, Any]) -> dict[str, Any]:
+def run_summary(profile: Profile, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The few figures of a finished run that ``metrics/train.json`` shows."""
     epochs = metrics.get("epochs", [])
     final = metrics.get("final") or {}
-    curve = [{"epoch": e["epoch"],
-              "train_loss": e.get("train_loss"),
-              "train_top1_err": e.get("train_top1_err"),
-              "test_loss": e.get("test_loss"),
-              "test_top1_err": e.get("test_top1_err"),
-              "test_top5_err": e.get("test_top5_err"),
-              "eps": e.get("eps_first"),
-              "wall_s": e.get("wall_s")} for e in epochs]
     train_s = sum(float(e.get("train_s") or 0.0) for e in epochs)
     n_img = sum(float(e.get("images_per_s") or 0.0) * float(e.get("train_s") or 0.0)
                 for e in epochs)
-    summary = {
+    return {
         "profile": profile.name,
         "arch": metrics.get("config", {}).get("arch"),
         "device": metrics.get("device"),
@@ -162,6 +165,20 @@ def _train_summaries(profile: Profile, out: Path, pipeline_dir: Path,
         "train_s": train_s,
         "images_per_s": n_img / train_s if train_s else None,
     }
+
+
+def _train_summaries(profile: Profile, out: Path, pipeline_dir: Path,
+                     metrics: dict[str, Any]) -> dict[str, Any]:
+    epochs = metrics.get("epochs", [])
+    curve = [{"epoch": e["epoch"],
+              "train_loss": e.get("train_loss"),
+              "train_top1_err": e.get("train_top1_err"),
+              "test_loss": e.get("test_loss"),
+              "test_top1_err": e.get("test_top1_err"),
+              "test_top5_err": e.get("test_top5_err"),
+              "eps": e.get("eps_first"),
+              "wall_s": e.get("wall_s")} for e in epochs]
+    summary = run_summary(profile, metrics)
     summary.update(_mean_check(out, pipeline_dir))
     write_json(pipeline_dir / "metrics" / "train.json", summary)
     write_json(pipeline_dir / "plots" / "learning_curve.json", curve)

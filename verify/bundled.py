@@ -353,10 +353,32 @@ def make_bundle(run_dir: str | Path, name: str, *, out_dir: Path | None = None,
         "commit": commit or _git("rev-parse", "HEAD"),
         "note": note,
     }
+    places = {str(run.resolve()): "RUN", str(run): "RUN"}
+    if data.get("path"):
+        places[str(Path(str(data["path"])).parent)] = "DATA"
     if metrics:
-        # the run's own metrics file, verbatim, for the docs (their *metrics*.json tables)
-        write_json(out_dir / f"{name}-metrics.json", metrics)
-    return write_json(out_dir / f"{name}.json", doc)
+        # the run's own metrics file, for the docs (their *metrics*.json tables)
+        write_json(out_dir / f"{name}-metrics.json", portable(metrics, places))
+    return write_json(out_dir / f"{name}.json", portable(doc, places))
+
+
+def portable(value: Any, places: dict[str, str]) -> Any:
+    """``value`` with the maintainer's folders replaced by ``RUN`` and ``DATA``.
+
+    Why: the bundled files are committed, and a path of the machine that trained the
+    net says nothing to anyone else (the data is named by its checksum, the run by its
+    settings); longer folders are replaced first, so a run inside the data folder
+    still reads ``RUN``.
+    """
+    if isinstance(value, dict):
+        return {k: portable(v, places) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v, places) for v in value]
+    if isinstance(value, str):
+        for old in sorted((p for p in places if p and p not in (".", "/")), key=len,
+                          reverse=True):
+            value = value.replace(old, places[old])
+    return value
 
 
 def make_sample(data: str | Path, *, out_dir: Path | None = None, per_class: int = 1) -> Path:

@@ -194,8 +194,8 @@ def sweep_cmd(params_path: str, profile: str | None, seed: int, shuffle: str, fe
 @click.command()
 @click.argument("runs", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--results", "results_path", type=click.Path(dir_okay=False),
-              help="A results file listing runs (benchmarks/results/*-seeds.json) instead "
-              "of run folders.")
+              help="A results file listing runs (such as "
+              "benchmarks/results/cifar10-80sec-seeds.json) instead of run folders.")
 @click.option("--sweep", "sweep_dir", type=click.Path(file_okay=False),
               help="The sweep's folder (runs/sweep): summarise the runs params' `sweep` "
               "section lists, for the profile.")

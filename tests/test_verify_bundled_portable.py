@@ -1,0 +1,20 @@
+"""Bundled provenance files carry no folder of the machine that trained the net."""
+
+from __future__ import annotations
+
+from alexnet.verify.bundled import portable
+
+
+def test_run_and_data_folders_become_placeholders():
+    places = {"/home/m/runs/18pct": "RUN", "/home/m": "DATA"}
+    doc = {"command": "alexnet train --data /home/m/cifar.tgz --out /home/m/runs/18pct",
+           "config": {"schedule": "/home/m/runs/18pct/schedule.json", "epochs": 140},
+           "history": [{"path": "/home/m/runs/18pct"}], "n": 3}
+    out = portable(doc, places)
+    assert out == {"command": "alexnet train --data DATA/cifar.tgz --out RUN",
+                   "config": {"schedule": "RUN/schedule.json", "epochs": 140},
+                   "history": [{"path": "RUN"}], "n": 3}
+
+
+def test_root_or_dot_is_never_replaced():
+    assert portable({"a": "./x /y"}, {".": "RUN", "/": "DATA"}) == {"a": "./x /y"}

@@ -20,6 +20,10 @@ Downloads stream into ``<name>.part`` with a tqdm bar. An interrupted download k
 part file and the next attempt resumes it with an HTTP Range request; a server that
 ignores the Range header (answers 200) restarts it from byte 0. The finished file is
 checked, then renamed into place atomically and durably (:func:`alexnet.io.commit_file`).
+A server is not trusted beyond that: a pin's size bounds what is read (another announced
+size is refused before a byte is kept), a ``Content-Length`` that is not what arrives
+is noticed, redirects are followed to http and https only, and a download folder that is
+a file or cannot be written is named in one line (:func:`writable_folder`).
 
 :func:`download` is the project's one HTTP downloader: the upstream fetcher
 (:mod:`alexnet.original.museum.fetch`) calls it too, without a checksum pin (GitHub's

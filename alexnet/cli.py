@@ -9,6 +9,8 @@ this module only assembles them and holds the one error boundary:
   folder is expected, ...) or a ``MemoryError`` becomes one line, ``error: ...``, naming
   the file and what to do, and exit status 2;
 * Ctrl-C becomes ``interrupted: ...`` and exit status 130 (not an error: the user asked);
+  a run that stopped early at the user's request (:class:`~alexnet.errors.RunStopped`)
+  says ``stopped: ...`` and how to resume it, exit status 130 too;
 * anything else is a bug in this package: its traceback is shown, followed by one line
   saying how to report it, and exit status 70 (``EX_SOFTWARE``).
 
@@ -26,7 +28,7 @@ import traceback
 import click
 
 from alexnet import __version__
-from alexnet.errors import AlexNetError
+from alexnet.errors import AlexNetError, RunStopped
 
 # name -> (module, attribute) of every top-level command.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -79,6 +81,9 @@ def describe_os_error(exc: OSError) -> str:
 
 def report_failure(exc: BaseException) -> int:
     """Print one line for an expected failure (or a traceback for a bug); the exit status."""
+    if isinstance(exc, RunStopped):  # asked for, resumable: not an error
+        click.echo(f"stopped: {exc}", err=True)
+        return exc.exit_code
     if isinstance(exc, AlexNetError):
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code

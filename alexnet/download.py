@@ -20,6 +20,10 @@ Downloads stream into ``<name>.part`` with a tqdm bar. An interrupted download k
 part file and the next attempt resumes it with an HTTP Range request; a server that
 ignores the Range header (answers 200) restarts it from byte 0. The finished file is
 checked, then renamed into place atomically and durably (:func:`alexnet.io.commit_file`).
+A server is not trusted beyond that: a pin's size bounds what is read (another announced
+size is refused before a byte is kept), a ``Content-Length`` that is not what arrives
+is noticed, redirects are followed to http and https only, and a download folder that is
+a file or cannot be written is named in one line (:func:`writable_folder`).
 
 :func:`download` is the project's one HTTP downloader: the upstream fetcher
 (:mod:`alexnet.original.museum.fetch`) calls it too, without a checksum pin (GitHub's
@@ -53,6 +57,7 @@ USER_AGENT = f"alexnet-preserved/{__version__} (+pinned download)"
 #: The checksum algorithms a pin may name, strongest first (the cache is keyed by the first).
 ALGORITHMS = ("sha256", "sha1", "md5")
 MIRROR_ENV = "ALEXNET_MIRROR"
+CACHE_ENV = "ALEXNET_CACHE"
 
 
 @dataclass(frozen=True)
@@ -156,8 +161,74 @@ class _Incomplete(Exception):
     pass
 
 
+class _Refused(Exception):
+    """A redirect this downloader does not follow (its message says why)."""
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http and https only.
+
+    urllib follows a redirect to ``ftp://`` too, and refuses ``file://`` with a
+    multi-line message; a pinned download has no business leaving the web, so any other
+    scheme is refused here, in one line naming the target.
+    """
+
+    def http_error_302(self, req, fp, code, msg, headers):  # noqa: ANN001 (urllib's hook)
+        location = headers.get("Location") or headers.get("URI")
+        if location:
+            target = urllib.parse.urljoin(req.full_url, location)
+            scheme = urllib.parse.urlsplit(target).scheme.lower()
+            if scheme not in ("http", "https"):
+                fp.close()
+                raise _Refused(f"redirected to {target!r}, which is refused: only http and "
+                               "https redirects are followed")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
 def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://", "file://"))
+
+
+def writable_folder(folder: str | Path, *, what: str = "download folder") -> Path:
+    """Create ``folder`` (and its parents) or say in one line why it cannot be used.
+
+    A regular file where the folder (or one of its parents) should be, and a folder this
+    process may not write, are the user's to fix; they are named, with what to do, rather
+    than left to surface as an ``OSError`` about some file deeper inside.
+    """
+    folder = Path(folder)
+    advice = f"set {CACHE_ENV} (or the command's cache option) to another folder"
+    for p in (folder, *folder.parents):
+        if p.is_dir():
+            break
+        if p.exists() or p.is_symlink():
+            raise DataError(f"{p}: a file is where a folder is expected (the {what}); "
+                            f"move it away or {advice}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot be created or is not writable "
+                        f"({exc.strerror or exc}); the {what} must be a writable folder: "
+                        f"{advice}") from None
+    return folder
+
+
+def _write_error(part: Path, exc: OSError) -> DataError:
+    return DataError(f"{part.parent}: not writable ({exc.strerror or exc}) while saving "
+                     f"{part.name}; free space or set {CACHE_ENV} (or the command's cache option) "
+                     "to another folder")
+
+
+def _announced_total(resp: http.client.HTTPResponse, offset: int, status: int) -> int | None:
+    """The whole file's size as the server states it (Content-Range, else Content-Length)."""
+    if status == 206:
+        total = resp.headers.get("Content-Range", "").rpartition("/")[2]
+        if total.isdigit():
+            return int(total)
+    length = resp.headers.get("Content-Length")
+    return offset + int(length) if length and length.isdigit() else None
 
 
 def download(
@@ -175,14 +246,20 @@ def download(
     """Stream ``url`` to ``dest`` through ``dest.part``, resuming after interruptions.
 
     With ``pin`` the finished file is checked before it is renamed into place; on a
-    mismatch the part file is deleted and :class:`ChecksumError` raised. Network
-    failures keep the part file so that the next call resumes it. ``hint`` ends the
-    error message when every attempt failed (say what the user can do instead).
+    mismatch the part file is deleted and :class:`ChecksumError` raised. A pin with a
+    size also bounds the transfer: a server announcing another size is refused before a
+    byte is saved, and a stream running past the size is cut there (and deleted).
+    Network failures, and a server sending fewer bytes than it announced, keep the part
+    file so that the next call resumes it. Redirects are followed to http and https only;
+    a redirect loop is refused. A folder that cannot hold the download is named in one
+    line. ``hint`` ends the error message when every attempt failed (say what the user
+    can do instead).
     """
-    open_url = opener or urllib.request.urlopen
+    open_url = opener or urllib.request.build_opener(_HttpOnlyRedirects).open
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(dest.parent)
     part = dest.with_name(dest.name + ".part")
+    limit = pin.size if pin is not None else None
     last_error: BaseException | None = None
     attempts = max(1, retries)
     for attempt in range(attempts):
@@ -204,26 +281,55 @@ def download(
                     mode = "ab"
                 else:
                     offset, mode = 0, "wb"  # no range support: start over
-                length = resp.headers.get("Content-Length")
-                total = offset + int(length) if length and length.isdigit() else None
+                total = _announced_total(resp, offset, status)
+                if limit is not None and total is not None and total != limit:
+                    part.unlink(missing_ok=True)
+                    raise ChecksumError(
+                        f"{url}: the server announces {total:,} bytes, the pin expects "
+                        f"{limit:,}; nothing was kept (a different file on the server, or a "
+                        "wrong pin)")
+                try:
+                    out = open(part, mode)
+                except OSError as exc:
+                    raise _write_error(part, exc) from None
                 with (
-                    open(part, mode) as out,
+                    out,
                     tqdm(total=total, initial=offset, unit="B", unit_scale=True,
                          desc=f"download {dest.name}", disable=not progress,
                          leave=False) as bar,
                 ):
+                    size = offset
                     while chunk := resp.read(CHUNK):
-                        out.write(chunk)
+                        size += len(chunk)
+                        if limit is not None and size > limit:
+                            break
+                        try:
+                            out.write(chunk)
+                        except OSError as exc:
+                            raise _write_error(part, exc) from None
                         bar.update(len(chunk))
+                if limit is not None and size > limit:
+                    part.unlink(missing_ok=True)
+                    raise ChecksumError(f"{url}: the server sent more than the pinned "
+                                        f"{limit:,} bytes; the download was stopped there "
+                                        "and deleted (a different file, or a wrong pin)")
                 size = part.stat().st_size
                 if total is not None and size != total:
-                    raise _Incomplete(f"got {size} of {total} bytes")
+                    raise _Incomplete(f"the server announced {total:,} bytes but sent "
+                                      f"{size:,}")
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and offset:
                 part.unlink(missing_ok=True)  # our part is useless to this server: restart
                 last_error = exc
                 continue
-            raise DataError(f"{url}: download refused (HTTP {exc.code} {exc.reason})") from None
+            if 300 <= exc.code < 400:
+                raise DataError(f"{url}: too many redirects (HTTP {exc.code}: a redirect loop, "
+                                "or a chain longer than "
+                                f"{_HttpOnlyRedirects.max_redirections})") from None
+            reason = str(exc.reason).splitlines()[0] if str(exc.reason) else ""
+            raise DataError(f"{url}: download refused (HTTP {exc.code} {reason})") from None
+        except _Refused as exc:
+            raise DataError(f"{url}: {exc}") from None
         except (_Restart, _Incomplete) as exc:
             last_error = exc
             continue
@@ -240,7 +346,9 @@ def download(
         return dest
     kept = (f"; the partial file {part} is kept and the next attempt resumes it"
             if part.exists() else "")
-    raise DataError(f"{url}: download failed after {attempts} attempts ({last_error}){kept}"
+    tries = f"{attempts} attempt" + ("s" if attempts != 1 else "")
+    why = " ".join(str(last_error).split())  # one line, whatever the library said
+    raise DataError(f"{url}: download failed after {tries} ({why}){kept}"
                     + (f"; {hint}" if hint else ""))
 
 
@@ -251,7 +359,7 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
     """``cache_dir``, else $ALEXNET_CACHE, else $XDG_CACHE_HOME/alexnet (~/.cache/alexnet)."""
     if cache_dir:
         return Path(cache_dir).expanduser()
-    env = os.environ.get("ALEXNET_CACHE")
+    env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -359,7 +467,11 @@ def obtain(
         cached.unlink()
         tried.add(str(cached), f"{problem} (removed)")
 
-    # 3. mirrors and the canonical URL
+    # 3. mirrors and the canonical URL, into the cache: a cache folder that cannot hold
+    #    the copy is the one thing to fix, so it is said alone, not among the places tried
+    mirrors = list(mirrors)
+    if mirrors or src_url or pin.url:
+        writable_folder(cached.parent, what="download cache")
     remote: list[str] = []
     if src_url:
         remote.append(src_url)

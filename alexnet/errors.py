@@ -5,6 +5,9 @@ wrong net, a tampered download) is raised as an :class:`AlexNetError`. The CLI p
 its one-line message and exits with status 2, so nobody sees a traceback for a mistake
 in their input, and library callers can still catch one type.
 
+A run that stopped because it was asked to (:class:`RunStopped`) is no error: the CLI
+says ``stopped: ...`` and how to resume, exit status 130.
+
 The CLI's error boundary (:mod:`alexnet.cli`) also turns the failures of the machine
 rather than of the input (``OSError``: permissions, read-only or full disks, a file where
 a folder is expected; ``MemoryError``) into one line with exit 2. Anything else is a bug
@@ -75,6 +78,14 @@ class LimitError(AlexNetError):
     Raised before anything of that size is allocated; the message names the file, the
     field, the value and the bound, so a genuinely larger input can be recognised as such.
     """
+
+
+class RunStopped(AlexNetError):
+    """A run stopped before its end because it was asked to (Ctrl-C, SIGTERM, a step
+    limit) and can be resumed: not an error, so the CLI reports it as ``stopped: ...``
+    (the message says how to resume) with exit status 130, like an interrupted command."""
+
+    exit_code = 130
 
 
 class FolderBusy(AlexNetError):

@@ -31,6 +31,9 @@ MAX_TEXT_BYTES = 64 << 20
 MAX_EXPRESSION_CHARS = 4096
 #: Any one dimension (channels, filters, image side, units) declared in a cfg or config.
 MAX_DIMENSION = 1 << 20
+#: Bytes of one archive member read whole into memory (256 MiB; the largest real one, a
+#: CIFAR-10 python batch, is 31 MB; an ILSVRC-2012 photograph is a few MB).
+MAX_MEMBER_BYTES = 256 << 20
 
 
 def regular_file(path: str | Path, *, what: str = "file",

@@ -69,6 +69,7 @@ from typing import Any
 
 import numpy as np
 
+from alexnet import archives
 from alexnet.cifar import check_batch, meta_label_names
 from alexnet.errors import ChecksumError, DataError
 from alexnet.images import to_rgb
@@ -618,16 +619,16 @@ def _load_cifar(path: Path) -> dict[str, Any]:
             return p.read_bytes() if p.is_file() else None
 
         return _read_cifar_members(read, str(path))
+    # a CIFAR-10 tarball has one publisher and a fixed layout: a link, a special file or
+    # an unsafe name in it means it is not that file, so it is refused, not skipped
     try:
         with tarfile.open(path) as tf:
-            members = {m.name.rsplit("/", 1)[-1]: m for m in tf.getmembers() if m.isfile()}
+            members = {m.name.rsplit("/", 1)[-1]: m
+                       for m in archives.files(tf.getmembers(), str(path))}
 
             def read(name: str) -> bytes | None:
                 m = members.get(name)
-                if m is None:
-                    return None
-                f = tf.extractfile(m)
-                return f.read() if f else None
+                return None if m is None else archives.read(tf, m, str(path))
 
             return _read_cifar_members(read, str(path))
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -661,26 +662,39 @@ def _iter_image_sources(path: Path, files: list[tuple[str, Path]], wanted: set[s
         return
     try:
         with tarfile.open(path, mode="r|*") as tf:  # streaming: never seeks back in a .gz
-            for m in tf:
-                if m.isfile() and m.name in wanted:
-                    f = tf.extractfile(m)
-                    if f is not None:
-                        yield m.name, f.read()
+            for m in archives.screen(tf, str(path), []):  # counted by _tar_names already
+                if m.name in wanted:
+                    yield m.name, archives.read(tf, m, str(path))
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DataError(f"{path}: truncated or unreadable archive ({exc})") from None
 
 
-def _tar_names(path: Path) -> list[str]:
-    """Image members of an archive; reads it to the very end so truncation is noticed."""
+def _tar_names(path: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Image members of an archive, and the members named like images that are not read
+    (links, special files, unsafe names), with why; reads the archive to the very end so
+    truncation is noticed.
+
+    An image-folder tarball is the user's own: one odd member (a symbolic link a ``tar``
+    of a folder kept) should not cost the data set, so it is skipped and reported with
+    the images that could not be decoded (``Dataset.skipped``), never followed.
+    """
+    skipped: list[tuple[str, str]] = []
+
+    def names_of(tf: tarfile.TarFile) -> list[str]:
+        found: list[tuple[str, str]] = []
+        names = [m.name for m in archives.screen(tf, str(path), found) if _split_of(m.name)]
+        skipped.extend(s for s in found if _split_of(s[0]))
+        return names
+
     try:
         if path.name.lower().endswith((".gz", ".tgz")):
             with gzip.open(path, "rb") as g, tarfile.open(fileobj=g, mode="r|") as tf:
-                names = [m.name for m in tf if m.isfile() and _split_of(m.name)]
+                names = names_of(tf)
                 while g.read(1 << 20):  # a cut-off gzip stream raises EOFError here
                     pass
-                return names
+                return names, skipped
         with tarfile.open(path, mode="r|*") as tf:
-            return [m.name for m in tf if m.isfile() and _split_of(m.name)]
+            return names_of(tf), skipped
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DataError(f"{path}: truncated or unreadable archive ({exc})") from None
 
@@ -689,7 +703,7 @@ def _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progre
                        wanted_splits=SPLITS, limit=None, given_classes=None):
     from tqdm import tqdm
 
-    names = [rel for rel, _ in files] if path.is_dir() else _tar_names(path)
+    names, not_read = ([rel for rel, _ in files], []) if path.is_dir() else _tar_names(path)
     parsed = {n: _split_of(n) for n in names}
     by_split: dict[str, list[str]] = {"train": [], "test": []}
     for n in names:
@@ -747,7 +761,7 @@ def _load_image_folder(path, files, src, size, entry, workers, fast_jpeg, progre
                 labels[sp] = np.array([cidx[parsed[x][1]] for x in by_split[sp]],  # type: ignore[index]
                                       dtype=np.int64)
                 ok[sp] = np.zeros(n, bool)
-            skipped: list[tuple[str, str]] = []
+            skipped: list[tuple[str, str]] = list(not_read)
             nw = workers or min(8, os.cpu_count() or 1)
 
             def work(item):

@@ -20,6 +20,10 @@ alone writes checkpoints, metrics and the report; ``--batch`` stays the global b
 Like the 2012 driver, a non-finite cost stops the run (the last checkpoint survives).
 Ctrl-C asks the loop to stop after the current minibatch and save; a second Ctrl-C
 aborts at once, leaving the previous checkpoint intact (files are written atomically).
+SIGTERM (``kill``, a batch scheduler's stop) asks the same as the first Ctrl-C in a run
+of one process; under ``torchrun`` it keeps its default (the launcher sends it when a
+peer has failed, and a collective with a dead peer would never finish). Either way the
+run says how to resume it; ``alexnet train`` exits with status 130.
 """
 
 from __future__ import annotations
@@ -143,7 +147,8 @@ RESUMABLE = {"epochs", "schedule", "device", "cache_dir", "test_views", "final_v
 
 
 class StopFlag:
-    """Set by the first Ctrl-C (or by a caller); the loop saves and returns at a clean point."""
+    """Set by the first Ctrl-C or SIGTERM (or by a caller); the loop saves and returns at a
+    clean point."""
 
     def __init__(self) -> None:
         self._ev = threading.Event()
@@ -203,20 +208,26 @@ def _order(n: int, seed: int, epoch: int, shuffle: str) -> np.ndarray:
     raise ConfigError(f"shuffle must be once, epoch or none, got {shuffle!r}")
 
 
-def _install_sigint(stop: StopFlag, log: Callable[[str], None]):
+def _install_stop_handlers(stop: StopFlag, log: Callable[[str], None], *, sigterm: bool
+                           ) -> dict[int, Any]:
+    """Make SIGINT (and ``sigterm``: SIGTERM) ask ``stop``; the handlers they replace."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    previous = signal.getsignal(signal.SIGINT)
+        return {}
+    said = {signal.SIGINT: "interrupt (Ctrl-C)", signal.SIGTERM: "stop requested (SIGTERM)"}
+    previous = {sig: signal.getsignal(sig)
+                for sig in ((signal.SIGINT, signal.SIGTERM) if sigterm else (signal.SIGINT,))}
 
     def handler(signum, frame):
         if stop.is_set():
-            signal.signal(signal.SIGINT, previous)
+            for sig, old in previous.items():
+                signal.signal(sig, old)
             raise KeyboardInterrupt
         stop.set()
-        log("interrupt: finishing this minibatch, then saving a checkpoint "
+        log(f"{said[signum]}: finishing this minibatch, then saving a checkpoint "
             "(Ctrl-C again to abort without saving)")
 
-    signal.signal(signal.SIGINT, handler)
+    for sig in previous:
+        signal.signal(sig, handler)
     return previous
 
 
@@ -507,7 +518,7 @@ def run_epochs(run: TrainingRun, *, stop: StopFlag, max_steps: int | None = None
     early (Ctrl-C, ``max_steps``) is checkpointed where it stopped, mid-epoch.
     """
     cfg, pos = run.cfg, run.pos
-    previous_handler = _install_sigint(stop, run.log)
+    previous_handlers = _install_stop_handlers(stop, run.log, sigterm=run.dist is None)
     try:
         epoch_bar = tqdm(total=cfg.epochs, initial=min(pos["epoch"], cfg.epochs), desc="epochs",
                          unit="epoch", disable=not cfg.progress)
@@ -526,8 +537,8 @@ def run_epochs(run: TrainingRun, *, stop: StopFlag, max_steps: int | None = None
             epoch_bar.update(1)
         epoch_bar.close()
     finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
+        for sig, old in previous_handlers.items():
+            signal.signal(sig, old)
     return "finished"
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from alexnet import archives
 from alexnet.cifar import check_batch, meta_label_names
 from alexnet.color_pca import PixelMoments, color_pca_2012, image_step
 from alexnet.errors import ChecksumError, DataError
@@ -199,6 +200,9 @@ def _cifar_from_python_tarball(path: Path, md5: str | None = None
     The file's md5 is checked first, against ``md5`` or, when the file carries the
     official name, against the published one (:data:`alexnet.registry.CIFAR10_PYTHON_MD5`);
     every batch is checked by :func:`alexnet.cifar.check_batch` (structure, labels 0..9).
+    A member that is not a regular file with a relative name (:mod:`alexnet.archives`) is
+    refused: the tarball has one publisher and a fixed layout, so such a member means it
+    is not that file.
     """
     expected = md5 or (CIFAR10_PYTHON_MD5 if path.name == CIFAR10_PYTHON_NAME else None)
     if expected:
@@ -209,7 +213,8 @@ def _cifar_from_python_tarball(path: Path, md5: str | None = None
     train, test, names = [], None, list(CIFAR10_CLASSES)
     try:
         with tarfile.open(path) as tar:
-            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+            members = {Path(m.name).name: m
+                       for m in archives.files(tar.getmembers(), str(path))}
             for k in range(1, 6):
                 if f"data_batch_{k}" not in members:
                     raise DataError(f"{path}: member data_batch_{k} missing (not the CIFAR-10 "
@@ -219,7 +224,7 @@ def _cifar_from_python_tarball(path: Path, md5: str | None = None
                                 "tarball?)")
 
             def load(name):
-                raw = tar.extractfile(members[name]).read()
+                raw = archives.read(tar, members[name], str(path))
                 d = pickling.loads(raw, source=f"{path}:{name}", what="CIFAR batch",
                                    error=DataError)
                 data, labels = check_batch(d, f"{path}:{name}")
@@ -229,7 +234,7 @@ def _cifar_from_python_tarball(path: Path, md5: str | None = None
                 train.append(load(f"data_batch_{k}"))
             test = load("test_batch")
             if "batches.meta" in members:
-                raw = tar.extractfile(members["batches.meta"]).read()
+                raw = archives.read(tar, members["batches.meta"], str(path))
                 m = pickling.loads(raw, source=f"{path}:batches.meta", what="meta",
                                    error=DataError)
                 names = meta_label_names(m, f"{path}:batches.meta")
@@ -242,7 +247,13 @@ def _cifar_from_python_tarball(path: Path, md5: str | None = None
 
 
 def _iter_image_folder(source: Path, split: str) -> Iterator[tuple[str, str, bytes]]:
-    """(class, relative name, file bytes) from <split>/<class>/<file> in a dir or a tarball."""
+    """(class, relative name, file bytes) from <split>/<class>/<file> in a dir or a tarball.
+
+    In a tarball, a member that is not a regular file with a relative name
+    (:mod:`alexnet.archives`) is refused with one line: the 2012 batches written from it
+    claim to hold the archive's images, and this converter keeps no list of what it
+    passed over, so it does not pass over anything silently.
+    """
     if source.is_dir():
         root = source / split
         if not root.is_dir():
@@ -254,13 +265,17 @@ def _iter_image_folder(source: Path, split: str) -> Iterator[tuple[str, str, byt
         return
     # read in archive order (a compressed tarball cannot seek backwards cheaply), then sort
     found = []
-    with tarfile.open(source, mode="r|*") as tar:
-        for m in tar:
-            parts = Path(m.name).parts
-            parts = parts[1:] if parts and parts[0] == "." else parts
-            if (m.isfile() and len(parts) >= 3 and parts[-3] == split
-                    and Path(m.name).suffix.lower() in IMAGE_EXTS):
-                found.append((parts[-2], "/".join(parts[-3:]), tar.extractfile(m).read()))
+    try:
+        with tarfile.open(source, mode="r|*") as tar:
+            for m in archives.files(tar, str(source)):
+                parts = Path(m.name).parts
+                parts = parts[1:] if parts and parts[0] == "." else parts
+                if (len(parts) >= 3 and parts[-3] == split
+                        and Path(m.name).suffix.lower() in IMAGE_EXTS):
+                    found.append((parts[-2], "/".join(parts[-3:]),
+                                  archives.read(tar, m, str(source))))
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise DataError(f"{source}: truncated or unreadable archive ({exc})") from None
     yield from sorted(found, key=lambda t: t[1])
 
 
@@ -309,7 +324,6 @@ def convert_cifar10(source: str | Path, out: str | Path, *, batch_size: int = 10
         raise DataError(f"{source}: no such file or folder")
     if md5 is not None and not source.is_file():
         raise DataError(f"{source}: --md5 applies to a tarball, this is a folder")
-    out.mkdir(parents=True, exist_ok=True)
     names = list(CIFAR10_CLASSES)
     official = source.is_file() and _looks_like_python_tarball(source)
     if official:
@@ -336,6 +350,7 @@ def convert_cifar10(source: str | Path, out: str | Path, *, batch_size: int = 10
     if limit is not None:
         tr_data, tr_labels, tr_names = tr_data[:, :limit], tr_labels[:limit], tr_names[:limit]
         te_data, te_labels, te_names = te_data[:, :limit], te_labels[:limit], te_names[:limit]
+    out.mkdir(parents=True, exist_ok=True)  # only now: a refused source leaves no folder
     nums = []
     n = tr_data.shape[1]
     starts = range(0, n, batch_size)

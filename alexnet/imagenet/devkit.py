@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
+from alexnet import archives
 from alexnet.errors import DataError
 from alexnet.io import atomic_write_text
 
@@ -152,9 +153,11 @@ def _from_tar(path: Path) -> tuple[bytes, bytes]:
             found: dict[str, bytes] = {}
             for m in tf:
                 for want in (META, GROUND_TRUTH):
-                    if m.isfile() and (m.name == want or m.name.endswith("/" + want)):
-                        fh = tf.extractfile(m)
-                        found[want] = fh.read() if fh is not None else b""
+                    if m.name == want or m.name.endswith("/" + want):
+                        # the two files read are refused unless regular (a link would
+                        # hand out another member); the rest of the devkit is not read
+                        found[want] = archives.read(tf, archives.check(m, str(path)),
+                                                    str(path))
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"{path}: unreadable devkit archive ({exc})") from None
     for want in (META, GROUND_TRUTH):

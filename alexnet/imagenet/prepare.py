@@ -56,9 +56,11 @@ from typing import Any
 from PIL import Image
 from tqdm import tqdm
 
+from alexnet import archives
 from alexnet.errors import DataError
 from alexnet.imagenet.devkit import CLASS_FILE, Devkit, class_file_text, read_devkit, val_index
 from alexnet.io import atomic_write_json, atomic_write_text, fsync_dir, fsync_path
+from alexnet.limits import MAX_MEMBER_BYTES
 from alexnet.modern.data import BadImage, decode_image
 
 __all__ = ["prepare", "find_sources", "plan_train", "plan_val", "run_task", "Task",
@@ -146,10 +148,18 @@ def _disagree(found: set[str], devkit: Devkit, where: str) -> None:
                         f"{'; '.join(parts)}")
 
 
-def _tar_members(path: Path) -> list[tarfile.TarInfo]:
+def _tar_members(path: Path, *, max_bytes: int | None) -> list[tarfile.TarInfo]:
+    """The regular files of an ILSVRC-2012 archive, each read whole unless ``max_bytes``
+    is None (a class tar, streamed).
+
+    Any other member (a link, a special file, an unsafe name: :mod:`alexnet.archives`) is
+    refused with one line: the archives are pinned files of one publisher, so such a
+    member means this is not the archive the pin names, and skipping it would make the
+    counts of the prepared set differ from the 2012 ones without saying so.
+    """
     try:
         with tarfile.open(path, "r:") as tf:
-            return [m for m in tf.getmembers() if m.isfile()]
+            return list(archives.files(tf.getmembers(), str(path), max_bytes=max_bytes))
     except tarfile.ReadError as exc:
         raise DataError(f"{path}: not an uncompressed tar archive ({exc})") from None
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -160,7 +170,7 @@ def plan_train(path: Path, devkit: Devkit) -> list[Task]:
     """One task per class; the classes must be the devkit's."""
     tasks: list[Task] = []
     if path.is_file():
-        for m in _tar_members(path):
+        for m in _tar_members(path, max_bytes=None):
             base = Path(m.name).name
             wnid = base[:-4] if base.endswith(".tar") else ""
             if not _WNID.fullmatch(wnid):
@@ -196,7 +206,8 @@ def plan_val(path: Path, devkit: Devkit) -> list[Task]:
     """Chunks of validation images, each labelled from the ground truth (or its folder,
     which must then agree with the ground truth)."""
     if path.is_file():
-        members = sorted(_tar_members(path), key=lambda m: Path(m.name).name)
+        members = sorted(_tar_members(path, max_bytes=MAX_MEMBER_BYTES),
+                         key=lambda m: Path(m.name).name)
         items = [(m.offset_data, m.size, Path(m.name).name,
                   devkit.val_wnid(Path(m.name).name)) for m in members]
         if not items:
@@ -307,14 +318,12 @@ def _images(task: Task) -> Iterator[tuple[str, str, Callable[[], bytes]]]:
     if task.kind in ("tar-in-tar", "tar"):
         with open(task.path, "rb") as fh:
             stream = _Slice(fh, task.offset, task.size) if task.kind == "tar-in-tar" else fh
+            where = f"{task.path}: {task.wnid}.tar"
             with tarfile.open(fileobj=stream, mode="r|") as tf:
-                for m in tf:
-                    if m.isfile() and _is_image_name(Path(m.name).name):
-                        member = m
-
-                        def read(member=member) -> bytes:
-                            f = tf.extractfile(member)
-                            return f.read() if f is not None else b""
+                for m in archives.files(tf, where):  # refused as the outer archive's
+                    if _is_image_name(Path(m.name).name):
+                        def read(member=m) -> bytes:
+                            return archives.read(tf, member, where)
                         yield Path(m.name).name, str(task.wnid), read
     elif task.kind == "members":
         with open(task.path, "rb") as fh:

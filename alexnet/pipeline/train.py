@@ -31,7 +31,7 @@ from typing import Any
 import click
 import numpy as np
 
-from alexnet.errors import AlexNetError, ConfigError
+from alexnet.errors import ConfigError, RunStopped
 from alexnet.imagenet.devkit import CLASS_FILE
 from alexnet.modern import checkpoint as ck
 from alexnet.modern.importers import import_caffe
@@ -42,10 +42,9 @@ from alexnet.pipeline.jsonfiles import read_json, write_json
 from alexnet.pipeline.params import Profile, check_keys, train_fields
 
 
-class TrainingStopped(AlexNetError):
-    """Training stopped early (Ctrl-C or a step limit); the run folder can be resumed."""
-
-    exit_code = 130
+class TrainingStopped(RunStopped):
+    """Training stopped early (Ctrl-C, SIGTERM or a step limit); the run folder can be
+    resumed (reported as ``stopped: ...``, exit status 130)."""
 
 
 #: TrainConfig fields that do not change what is computed (a run may resume across them).
@@ -138,7 +137,8 @@ def train_stage(profile: Profile, fetched: str | Path, out: str | Path, *,
                 max_steps=max_steps)
     if res.status != "finished":
         raise TrainingStopped(f"{out}: training {res.status} (last checkpoint "
-                              f"{res.checkpoint}); the next `dvc repro` resumes it")
+                              f"{res.checkpoint}); the next `dvc repro` (or `alexnet "
+                              "pipeline train`) resumes it")
     if not summaries:
         return run_summary(profile, res.metrics)
     return _train_summaries(profile, out, pipeline_dir, res.metrics)

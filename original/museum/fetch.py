@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from alexnet import __version__
+from alexnet import __version__, archives
 from alexnet import download as pinned
 from alexnet.errors import ChecksumError, DataError
 from alexnet.io import atomic_write_text, staging_dir
@@ -402,6 +402,7 @@ def tree_from_source(source: str | Path, commit: str) -> dict[str, TreeFile]:
         for mm in members:
             name = mm.name.split("/", 1)[1] if strip else mm.name
             if is_safe_path(name):
+                archives.bound(mm, str(path))
                 fh = tf.extractfile(mm)
                 out[str(PurePosixPath(name))] = TreeFile(
                     fh.read() if fh else b"", bool(mm.mode & 0o111)

@@ -34,11 +34,12 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 
+import timing  # benchmarks/timing.py, beside this script
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -95,32 +96,35 @@ class EagerAlexNet2012(nn.Module):
         return self.fc8(x)
 
 
-class EagerCifar80sec(nn.Module):
-    """The 2011 CIFAR-10 "80 seconds" net written plainly."""
+def eager_cifar80sec() -> nn.Sequential:
+    """The 2011 CIFAR-10 "80 seconds" net written plainly, as an ``nn.Sequential``.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, 5, padding=2)
-        self.conv2 = nn.Conv2d(32, 32, 5, padding=2)
-        self.conv3 = nn.Conv2d(32, 64, 5, padding=2)
-        self.fc64 = nn.Linear(1024, 64)
-        self.fc10 = nn.Linear(64, 10)
+    The children carry the cfg's layer names (conv1, pool1, ...) so that the port's
+    weights can be matched by name; the neurons and pools follow layers-80sec.cfg
+    (pool1 is a max pool with a ReLU after it, pool2/pool3 average pools).
+    """
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(3, 32, 5, padding=2)),
+        ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)), ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(32, 32, 5, padding=2)), ("relu2", nn.ReLU()),
+        ("pool2", nn.AvgPool2d(3, 2, ceil_mode=True)),
+        ("conv3", nn.Conv2d(32, 64, 5, padding=2)), ("relu3", nn.ReLU()),
+        ("pool3", nn.AvgPool2d(3, 2, ceil_mode=True)),
+        ("flatten", nn.Flatten()),
+        ("fc64", nn.Linear(1024, 64)), ("relu4", nn.ReLU()),
+        ("fc10", nn.Linear(64, 10)),
+    ]))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(F.max_pool2d(self.conv1(x), 3, 2, ceil_mode=True))
-        x = F.avg_pool2d(F.relu(self.conv2(x)), 3, 2, ceil_mode=True)
-        x = F.avg_pool2d(F.relu(self.conv3(x)), 3, 2, ceil_mode=True)
-        x = F.relu(self.fc64(x.flatten(1)))
-        return self.fc10(x)
 
-
-EAGER = {"alexnet2012": EagerAlexNet2012, "cifar10-80sec": EagerCifar80sec}
+EAGER = {"alexnet2012": EagerAlexNet2012, "cifar10-80sec": eager_cifar80sec}
 
 
 def weight_pairs(port: nn.Module, eager: nn.Module) -> list[tuple[nn.Parameter, nn.Parameter]]:
     """(port tensor, eager tensor) pairs of corresponding parameters (both torch layouts)."""
     pairs = []
     for name, mod in eager.named_children():
+        if getattr(mod, "weight", None) is None:
+            continue  # pools, neurons, flatten
         if hasattr(port, "layers"):  # cfg-built: 2012 layer names, weights[0]/biases
             src = port.layers[name]
             pairs += [(src.weights[0], mod.weight), (src.biases, mod.bias)]
@@ -142,6 +146,30 @@ def copy_port_weights(port: nn.Module, eager: nn.Module) -> None:
 # --------------------------------------------------------------------------------------
 
 
+class PlainUpdate2012:
+    """The 2011/2012 update written plainly (per tensor):
+    ``v <- mom * v - wc * eps * w - eps * grad; w <- w + v``.
+
+    ``groups`` are dicts with ``param``, ``eps``, ``mom`` and ``wc``; a caller changes a
+    group's ``eps`` between steps to follow a schedule (the velocity is kept, as in 2011).
+    """
+
+    def __init__(self, groups: list[dict]) -> None:
+        self.groups = [dict(g) for g in groups]
+        self.velocity = [torch.zeros_like(g["param"]) for g in self.groups]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for g, v in zip(self.groups, self.velocity, strict=True):
+            p = g["param"]
+            v.mul_(g["mom"]).add_(p, alpha=-g["wc"] * g["eps"]).add_(p.grad, alpha=-g["eps"])
+            p.add_(v)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for g in self.groups:
+            g["param"].grad = None
+
+
 def _update_rule(model: nn.Module, groups: list[dict] | None):
     """modern-train's Update2012 when present, else the same rule written here."""
     if groups is None:
@@ -154,24 +182,7 @@ def _update_rule(model: nn.Module, groups: list[dict] | None):
 
         return Update2012(groups)
     except ImportError:
-        pass
-
-    class Plain:
-        def __init__(self, gs):
-            self.gs = [(g["param"], torch.zeros_like(g["param"]), g) for g in gs]
-
-        @torch.no_grad()
-        def step(self):
-            for p, v, g in self.gs:
-                v.mul_(g["mom"]).add_(p, alpha=-g["wc"] * g["eps"]).add_(p.grad,
-                                                                          alpha=-g["eps"])
-                p.add_(v)
-
-        def zero_grad(self, set_to_none=True):
-            for p, _, _ in self.gs:
-                p.grad = None
-
-    return Plain(groups)
+        return PlainUpdate2012(groups)
 
 
 def worker(net: str, impl: str, batch: int, warmup: int, steps: int,
@@ -270,12 +281,9 @@ def agreement(net: str, batch: int = 4) -> dict:
 def run_worker(net: str, impl: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", impl, "--nets", net, "--batch", str(args.batch),
            "--warmup", str(args.warmup), "--steps", str(args.steps)]
-    env = dict(os.environ)
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-        env["OMP_NUM_THREADS"] = str(args.threads)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return timing.run_worker(cmd, args.threads)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,7 +123,7 @@ class _KernelOps:
         shape = (cg, s, s, g.filters) if not g.local else (g.modules, cg, s, s, g.filters)
         return np.ascontiguousarray(w, dtype=np.float32).reshape(shape)
 
-    def patches(self, images: np.ndarray, g: ConvGeom) -> None:
+    def patches(self, images: np.ndarray, g: ConvGeom, scratch=None) -> None:
         return None                      # the kernels stage patches in shared memory
 
     def filter_acts(self, images, filters, g: ConvGeom, cols=None) -> np.ndarray:
@@ -132,7 +132,7 @@ class _KernelOps:
                                  conv=not g.local, modules=(g.mx, g.mx))
         return out.reshape(-1, images.shape[1])
 
-    def img_acts(self, hid, filters, g: ConvGeom) -> np.ndarray:
+    def img_acts(self, hid, filters, g: ConvGeom, scratch=None) -> np.ndarray:
         n = hid.shape[1]
         h4 = np.ascontiguousarray(hid, dtype=np.float32).reshape(g.filters, g.mx, g.mx, n)
         out = self.k.img_acts(h4, self._filters(filters, g), image_size=g.img_size,

@@ -168,6 +168,8 @@ class Engine:
         for name, d in layers.items():
             self.towers[d["gpu"]].append(name)
         self.copies = CopyLedger()
+        # large temporaries (conv patches and their gradients) reused across minibatches
+        self.scratch = npo.Scratch()
         self.acts: dict[str, np.ndarray] = {}
         self.saved: dict[str, dict[str, Any]] = {}
         self.cost_outputs: dict[str, list[float]] = {}
@@ -220,7 +222,8 @@ class Engine:
         """Forward pass on one minibatch; returns the cost layers' summed outputs."""
         self.pass_type = pass_type
         self.acts.clear()
-        self.saved.clear()
+        self.saved.clear()  # the previous step's patches go, so their buffers are free
+        self.scratch.release()
         self.cost_outputs = {}
         copied: set[tuple[str, int]] = set()
         obs = self.observer
@@ -436,7 +439,7 @@ def _fprop_weighted_conv(e: Engine, name: str, d: dict, ins: list[np.ndarray]) -
     out = None
     kept = []
     for i, (x, g) in enumerate(zip(ins, geoms, strict=True)):
-        cols = be.patches(x, g)
+        cols = be.patches(x, g, scratch=e.scratch)
         part = be.filter_acts(x, d["weights"][i], g, cols)
         out = part if out is None else out + part
         kept.append(cols if keep and e.params[name][i].active else None)
@@ -462,7 +465,7 @@ def _bprop_weighted_conv(e: Engine, name: str, d: dict, g: np.ndarray, progress:
         if ps[i].active:
             _accumulate(e, ps[i], be.weight_acts(x, g, geom, kept[i]), cases, progress)
         if e.needs_grad[inp]:
-            result.append((inp, be.img_acts(g, d["weights"][i], geom)))
+            result.append((inp, be.img_acts(g, d["weights"][i], geom, scratch=e.scratch)))
     return result
 
 

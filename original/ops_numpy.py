@@ -42,14 +42,67 @@ from alexnet.geometry import pool_padding
 # alexnet.geometry's; the layer dicts carry their results (modulesX, outputsX).
 
 
-def _pad4(x4: np.ndarray, lo: int, hi: int, value: float = 0.0) -> np.ndarray:
+class Scratch:
+    """Large working buffers kept from one minibatch to the next.
+
+    Why: at batch 128 the conv patch matrices and their gradients are 25-110 MB each.
+    glibc serves blocks that large with a fresh ``mmap`` and returns them on free, so
+    every step the kernel zero-fills every page again, which cost as much time as the
+    arithmetic around it. The engine owns one ``Scratch``, hands it to the operations
+    whose temporaries are that large, and calls :meth:`release` when a new forward pass
+    begins (the point where the 2012 engine, too, let go of the previous step's
+    buffers). The buffers only hold values; what is computed does not change.
+    """
+
+    def __init__(self) -> None:
+        self._free: dict[tuple, list[np.ndarray]] = {}
+        self._taken: list[tuple[tuple, np.ndarray]] = []
+
+    def take(self, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """An uninitialised buffer that nobody else holds until the next :meth:`release`."""
+        key = (tuple(int(v) for v in shape), np.dtype(dtype).str)
+        free = self._free.setdefault(key, [])
+        buf = free.pop() if free else np.empty(key[0], dtype=key[1])
+        self._taken.append((key, buf))
+        return buf
+
+    def zeros(self, shape: tuple[int, ...], dtype) -> np.ndarray:
+        buf = self.take(shape, dtype)
+        buf.fill(0)
+        return buf
+
+    def release(self) -> None:
+        """Every buffer handed out becomes free again (their contents are garbage)."""
+        for key, buf in self._taken:
+            self._free[key].append(buf)
+        self._taken.clear()
+
+    def nbytes(self) -> int:
+        return sum(b.nbytes for bufs in self._free.values() for b in bufs) + sum(
+            b.nbytes for _, b in self._taken)
+
+
+def _pad4(x4: np.ndarray, lo: int, hi: int, value: float = 0.0,
+          scratch: Scratch | None = None) -> np.ndarray:
     """Pad the two spatial axes of a (C, H, W, N) array by lo before and hi after."""
     if lo == 0 and hi == 0:
         return x4
     c, h, w, n = x4.shape
-    out = np.full((c, h + lo + hi, w + lo + hi, n), value, dtype=x4.dtype)
+    shape = (c, h + lo + hi, w + lo + hi, n)
+    if scratch is None:
+        out = np.full(shape, value, dtype=x4.dtype)
+    else:
+        out = scratch.take(shape, x4.dtype)
+        out.fill(value)
     out[:, lo:lo + h, lo:lo + w, :] = x4
     return out
+
+
+def _channel_block(per_channel_bytes: int, channels: int) -> int:
+    """Channels per block so that one block of the array being accumulated stays in a
+    core's cache (about 256 KB) while every tap is added to it. Blocking over channels
+    leaves each element's sequence of additions, hence its value, unchanged."""
+    return max(1, min(channels, (256 * 1024) // max(1, per_channel_bytes)))
 
 
 def _conv_pad(img_size: int, filter_size: int, padding: int, stride: int, mx: int):
@@ -66,44 +119,56 @@ def _conv_pad(img_size: int, filter_size: int, padding: int, stride: int, mx: in
 def im2col(
     images: np.ndarray, channels: int, img_size: int, filter_size: int, padding: int,
     stride: int, mx: int, channel_range: tuple[int, int] | None = None,
+    scratch: Scratch | None = None,
 ) -> np.ndarray:
     """Patches of ``images`` (C*H*W, N) as a ``(C'*S*S, MY*MX*N)`` matrix.
 
     Row order (c', u, v) matches the filter rows; column order (my, mx, n) matches the
-    output rows of one filter, so one GEMM gives the output in the 2012 layout.
+    output rows of one filter, so one GEMM gives the output in the 2012 layout. With a
+    ``scratch``, the matrix (and the padded copy it is read from) are its buffers.
     """
     n = images.shape[1]
     x4 = images.reshape(channels, img_size, img_size, n)
     if channel_range is not None:
         x4 = x4[channel_range[0]:channel_range[1]]
     lo, hi = _conv_pad(img_size, filter_size, padding, stride, mx)
-    xp = np.ascontiguousarray(_pad4(x4, lo, hi))
+    xp = np.ascontiguousarray(_pad4(x4, lo, hi, scratch=scratch))
     c = xp.shape[0]
     s0, s1, s2, s3 = xp.strides
-    view = as_strided(
-        xp, shape=(c, filter_size, filter_size, mx, mx, n),
-        strides=(s0, s1, s2, s1 * stride, s2 * stride, s3), writeable=False,
-    )
-    return view.reshape(c * filter_size * filter_size, mx * mx * n)
+    shape6 = (c, filter_size, filter_size, mx, mx, n)
+    view = as_strided(xp, shape=shape6, strides=(s0, s1, s2, s1 * stride, s2 * stride, s3),
+                      writeable=False)
+    rows, cols = c * filter_size * filter_size, mx * mx * n
+    if scratch is None:
+        return view.reshape(rows, cols)
+    out = scratch.take((rows, cols), xp.dtype)
+    np.copyto(out.reshape(shape6), view)
+    return out
 
 
 def col2im(
     cols: np.ndarray, channels: int, img_size: int, filter_size: int, padding: int,
-    stride: int, mx: int, n: int,
+    stride: int, mx: int, n: int, scratch: Scratch | None = None,
 ) -> np.ndarray:
     """Adjoint of :func:`im2col`: scatter-add patch gradients into a (C, H, W, N) array.
 
     Taps that fell on padding are dropped, which is what convImgActs does by never
-    producing padded positions (docs/reference/kernels.md#kernels-img-acts).
+    producing padded positions (docs/reference/kernels.md#kernels-img-acts). The taps
+    are added in (u, v) order to every element, a block of channels at a time (see
+    :func:`_channel_block`); the result is a view into the padded accumulator.
     """
     lo, hi = _conv_pad(img_size, filter_size, padding, stride, mx)
     size_p = img_size + lo + hi
-    out = np.zeros((channels, size_p, size_p, n), dtype=cols.dtype)
+    shape = (channels, size_p, size_p, n)
+    out = np.zeros(shape, cols.dtype) if scratch is None else scratch.zeros(shape, cols.dtype)
     c6 = cols.reshape(channels, filter_size, filter_size, mx, mx, n)
     span = stride * (mx - 1) + 1
-    for u in range(filter_size):
-        for v in range(filter_size):
-            out[:, u:u + span:stride, v:v + span:stride, :] += c6[:, u, v]
+    step = _channel_block(size_p * size_p * n * cols.itemsize, channels)
+    for c0 in range(0, channels, step):
+        blk, src = out[c0:c0 + step], c6[c0:c0 + step]
+        for u in range(filter_size):
+            for v in range(filter_size):
+                blk[:, u:u + span:stride, v:v + span:stride, :] += src[:, u, v]
     return out[:, lo:lo + img_size, lo:lo + img_size, :]
 
 
@@ -145,12 +210,13 @@ class ConvGeom:
         return self.group_channels * self.filter_size ** 2
 
 
-def patches(images: np.ndarray, g: ConvGeom) -> list[np.ndarray]:
+def patches(images: np.ndarray, g: ConvGeom, scratch: Scratch | None = None
+            ) -> list[np.ndarray]:
     """One im2col matrix per group (what a layer may keep for its weight gradient)."""
     cg = g.group_channels
     return [
         im2col(images, g.channels, g.img_size, g.filter_size, g.padding, g.stride, g.mx,
-               None if g.groups == 1 else (k * cg, (k + 1) * cg))
+               None if g.groups == 1 else (k * cg, (k + 1) * cg), scratch)
         for k in range(g.groups)
     ]
 
@@ -178,7 +244,8 @@ def filter_acts(
     return out.reshape(g.filters * m, n)
 
 
-def img_acts(hid: np.ndarray, filters: np.ndarray, g: ConvGeom) -> np.ndarray:
+def img_acts(hid: np.ndarray, filters: np.ndarray, g: ConvGeom,
+             scratch: Scratch | None = None) -> np.ndarray:
     """Gradient with respect to the input images: ``(C*H*W, N)`` (convImgActs)."""
     n = hid.shape[1]
     m, fg, k, cg = g.modules, g.group_filters, g.k, g.group_channels
@@ -187,13 +254,15 @@ def img_acts(hid: np.ndarray, filters: np.ndarray, g: ConvGeom) -> np.ndarray:
     for grp in range(g.groups):
         fs = slice(grp * fg, (grp + 1) * fg)
         if not g.local:
-            dcols = filters[:, fs] @ h3[fs]                                 # (K, M*N)
+            dcols = np.matmul(filters[:, fs], h3[fs],                       # (K, M*N)
+                              out=None if scratch is None else scratch.take(
+                                  (k, m * n), np.result_type(filters, hid)))
         else:
             w = filters[:, fs].reshape(m, k, fg)                            # (M, K, Fg)
             hh = h3[fs].reshape(fg, m, n).transpose(1, 0, 2)                # (M, Fg, N)
             dcols = np.matmul(w, hh).transpose(1, 0, 2).reshape(k, m * n)
         out[grp * cg:(grp + 1) * cg] = col2im(dcols, cg, g.img_size, g.filter_size, g.padding,
-                                              g.stride, g.mx, n)
+                                              g.stride, g.mx, n, scratch)
     return out.reshape(-1, n)
 
 
@@ -323,11 +392,23 @@ def pool_backward(
     elif kind == "max":
         xp = _pad4(x.reshape(channels, img_size, img_size, n), lo, hi, -np.inf)
         o4 = out.reshape(channels, ox, ox, n)
-        for dy in range(size):
-            for dx in range(size):
-                ys = slice(off + dy, off + dy + span, stride)
-                xs = slice(off + dx, off + dx + span, stride)
-                dxp[:, ys, xs, :] += np.where(xp[:, ys, xs, :] == o4, g4, 0)
+        # a block of channels at a time, all windows (see _channel_block); each window
+        # adds its gradient times [input == the window's max] (+0 or -0 elsewhere, which
+        # leaves every sum as it was; a non-finite gradient poisons its whole window)
+        step = _channel_block(size_p * size_p * n * grad.itemsize, channels)
+        mask = np.empty((min(step, channels), ox, ox, n), dtype=bool)
+        part = np.empty(mask.shape, dtype=grad.dtype)
+        for c0 in range(0, channels, step):
+            cs = slice(c0, c0 + step)
+            dblk, xblk, oblk, gblk = dxp[cs], xp[cs], o4[cs], g4[cs]
+            m, t = mask[:dblk.shape[0]], part[:dblk.shape[0]]
+            for dy in range(size):
+                for dx in range(size):
+                    ys = slice(off + dy, off + dy + span, stride)
+                    xs = slice(off + dx, off + dx + span, stride)
+                    np.equal(xblk[:, ys, xs, :], oblk, out=m)
+                    np.multiply(gblk, m, out=t)
+                    dblk[:, ys, xs, :] += t
     else:
         raise ValueError(f"no backward for pooling {kind!r}")
     return np.ascontiguousarray(dxp[:, lo:lo + img_size, lo:lo + img_size, :]).reshape(-1, n)

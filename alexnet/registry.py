@@ -36,11 +36,14 @@ Backends (:data:`BACKENDS`)
     one vocabulary for "where the kernel layers' arithmetic runs", with what each name
     means for the 2012 re-creation and for the port, and the older names kept as aliases.
 Class lists
-    :data:`CIFAR10_CLASSES`.
+    :data:`CIFAR10_CLASSES`; the ILSVRC-2012 output order
+    (:func:`imagenet_class_order`): output i of every ImageNet network here is the i-th
+    class in sorted WordNet-id order, never the devkit's ``ILSVRC2012_ID`` order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from alexnet.errors import BackendUnavailable, ConfigError
@@ -48,6 +51,7 @@ from alexnet.errors import BackendUnavailable, ConfigError
 __all__ = [
     "Figure", "Recipe", "ArchSpec", "BundledFile", "Download", "WeightSet", "BackendSpec",
     "ARCHS", "WEIGHTS", "TEST_IMAGES", "BACKENDS", "CIFAR10_CLASSES", "CLASS_LISTS",
+    "imagenet_class_order",
     "arch", "recipe", "reference_net", "weight_set", "weight_set_for_digest", "backend",
     "backend_names", "reported", "judged_figures",
     "reported_summary", "figures_summary", "cfg_nets",
@@ -570,3 +574,18 @@ CIFAR10_PYTHON_MD5 = "c58f30108f718f92721af3b95e74349a"
 
 #: data set name -> its class names in label order
 CLASS_LISTS: dict[str, tuple[str, ...]] = {"cifar10": CIFAR10_CLASSES}
+
+
+def imagenet_class_order(wnids: Iterable[str]) -> list[str]:
+    """ILSVRC-2012 classes in the order of a network's outputs: sorted WordNet ids.
+
+    The one rule for ImageNet labels, because two numberings exist. BVLC's caffemodels
+    (Caffe's ``synset_words.txt``, label i = line i), torchvision's weights and the
+    port's image-folder loader (sorted ``<wnid>/`` folder names) all number the classes
+    by sorted wnid: output 0 is ``n01440764``. The devkit's ``ILSVRC2012_ID`` (1..1000,
+    the labels of its validation ground truth) follows the WordNet hierarchy instead;
+    it is a look-up key (``classes.tsv`` keeps it beside each wnid), never an output
+    index. The devkit reader, ``alexnet imagenet prepare``'s class file and the
+    importers' class-file check all order classes with this function.
+    """
+    return sorted(wnids)

@@ -43,7 +43,7 @@ from alexnet.modern.caffemodel import Blob, CaffeNet, read_blobproto, read_caffe
 from alexnet.modern.caffenets import CAFFE_ARCHS, CAFFE_MEAN_BGR, LRN
 from alexnet.modern.checkpoint import find_checkpoint, save_checkpoint
 from alexnet.modern.owt import TORCHVISION_MEAN, TORCHVISION_NAMES
-from alexnet.registry import WEIGHTS, Download, weight_set_for_digest
+from alexnet.registry import WEIGHTS, Download, imagenet_class_order, weight_set_for_digest
 
 __all__ = ["ImportResult", "import_caffe", "import_torchvision", "caffe_layer_plan",
            "read_class_file", "MEAN_SIZE", "imported_dir", "resolve_weights"]
@@ -213,13 +213,26 @@ def _write(out_dir: Path, model: nn.Module, mean: np.ndarray, config: dict[str, 
         config=config, extra_tensors={"data/mean": torch.from_numpy(mean)}, keep=1)
 
 
-def _classes_config(classes: str | Path | None, n: int) -> dict[str, Any]:
+def _classes_config(classes: str | Path | None, n: int, known: str | None) -> dict[str, Any]:
+    """The class list a checkpoint keeps: the class file's lines in order, output i
+    named by line i. For a known weight set the lines must follow the order of its
+    outputs (:func:`alexnet.registry.imagenet_class_order`), so a class file in the
+    devkit's ILSVRC2012_ID order is refused instead of naming every prediction wrongly;
+    an unpinned (fine-tuned) file's class file is taken in the order given."""
     if classes is None:
         return {}
     pairs = read_class_file(classes)
     if len(pairs) != n:
         raise DataError(f"{classes}: {len(pairs)} classes, the network has {n} outputs")
-    return {"classes": [w for w, _ in pairs], "class_words": [t for _, t in pairs]}
+    wnids = [w for w, _ in pairs]
+    want = imagenet_class_order(wnids)
+    if known is not None and wnids != want:
+        i = next(i for i, (a, b) in enumerate(zip(wnids, want, strict=True)) if a != b)
+        raise DataError(f"{classes}: class {i + 1} is {wnids[i]}, expected {want[i]}: the "
+                        f"outputs of {known!r} follow sorted WordNet ids (the devkit's "
+                        "ILSVRC2012_ID order is another one); use classes.tsv of `alexnet "
+                        "imagenet prepare` or Caffe's synset_words.txt")
+    return {"classes": wnids, "class_words": [t for _, t in pairs]}
 
 
 # --------------------------------------------------------------------------------------
@@ -444,7 +457,7 @@ def import_caffe(
                      "net_format": net.format, "weight_set": known, **digests},
         "input": {"channels": "RGB in, reversed to BGR by the net", "mean": mean_about,
                   "stored_size": MEAN_SIZE},
-        **_classes_config(classes, model.num_classes),
+        **_classes_config(classes, model.num_classes, known),
     }
     ckpt = _write(out, model, mean_img, config)
     n = sum(p.numel() for p in model.parameters())
@@ -525,7 +538,7 @@ def import_torchvision(
         "input": {"channels": "RGB", "mean": "255 x torchvision's (0.485, 0.456, 0.406)",
                   "scale": "divided by 255 x (0.229, 0.224, 0.225) inside the net",
                   "stored_size": MEAN_SIZE},
-        **_classes_config(classes, model.num_classes),
+        **_classes_config(classes, model.num_classes, known),
     }
     mean_img = _constant_mean(tuple(255.0 * m for m in TORCHVISION_MEAN))
     ckpt = _write(out, model, mean_img, config)

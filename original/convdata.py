@@ -128,7 +128,15 @@ class CIFARDataProvider(DataProvider):
 
 class CroppedDataProvider(DataProvider):
     """Shared crop logic: inner = size - 2*border; random crop + mirror for training,
-    centre crop (or the multiview set) for testing; mean = centre crop of the mean."""
+    centre crop (or the multiview set) for testing; mean = centre crop of the mean.
+
+    ``crop_size`` (a dp_param the 2012 providers did not have) sets the inner size
+    directly, for nets whose input leaves an odd margin: Caffe's 227 crops of 256
+    images (the BVLC nets). The span ``size - crop_size`` is then split as Caffe and
+    the port's test views split it: the centre at ``span // 2``, the far corners and
+    the last training offset at ``span``. Without it the span is ``2 * border``, the
+    2012 rule, and nothing changes.
+    """
 
     crop_chunk = 1
     view_kind = "grid9"
@@ -137,11 +145,21 @@ class CroppedDataProvider(DataProvider):
         super().__init__(*args, **kwargs)
         self.img_size = int(self.batch_meta.get("img_size") or
                             round((int(self.batch_meta["num_vis"]) / 3) ** 0.5))
-        self.border = int(self.dp_params.get("crop_border", 4))
-        self.inner = self.img_size - 2 * self.border
-        if self.inner < 1:
-            raise DataError(f"--crop-border={self.border} leaves nothing of a "
-                            f"{self.img_size}x{self.img_size} image")
+        crop_size = self.dp_params.get("crop_size")
+        if crop_size:
+            self.inner = int(crop_size)
+            self.span = self.img_size - self.inner
+            self.border = self.span // 2
+            if not 1 <= self.inner <= self.img_size:
+                raise DataError(f"crop size {self.inner} does not fit a "
+                                f"{self.img_size}x{self.img_size} image")
+        else:
+            self.border = int(self.dp_params.get("crop_border", 4))
+            self.inner = self.img_size - 2 * self.border
+            self.span = 2 * self.border
+            if self.inner < 1:
+                raise DataError(f"--crop-border={self.border} leaves nothing of a "
+                                f"{self.img_size}x{self.img_size} image")
         self.multiview = bool(self.dp_params.get("multiview_test", 0)) and self.test
         mean = _mean(self.batch_meta, self.dp_params).reshape(3, self.img_size, self.img_size)
         b, i = self.border, self.inner
@@ -160,10 +178,10 @@ class CroppedDataProvider(DataProvider):
         return self.mean_crop
 
     def _views(self) -> list[tuple[int, int, bool]]:
-        b = self.border
+        b, e = self.border, self.span
         if self.view_kind == "grid9":
-            return [(y, x, False) for y in (0, b, 2 * b) for x in (0, b, 2 * b)]
-        five = [(0, 0), (0, 2 * b), (b, b), (2 * b, 0), (2 * b, 2 * b)]
+            return [(y, x, False) for y in (0, b, e) for x in (0, b, e)]
+        five = [(0, 0), (0, e), (b, b), (e, 0), (e, e)]
         return [(y, x, False) for y, x in five] + [(y, x, True) for y, x in five]
 
     def crop(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -184,7 +202,7 @@ class CroppedDataProvider(DataProvider):
         out = np.empty((3 * i * i, n), dtype=x.dtype)
         for c in range(0, n, self.crop_chunk):
             e = min(n, c + self.crop_chunk)
-            sy, sx = rng.integers(0, 2 * self.border + 1, size=2)
+            sy, sx = rng.integers(0, self.span + 1, size=2)
             pic = y[:, sy:sy + i, sx:sx + i, c:e]
             if rng.integers(2) == 0:
                 pic = pic[:, :, ::-1, :]

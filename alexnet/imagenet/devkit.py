@@ -12,11 +12,12 @@ need, both under ``data/``:
 ``ILSVRC2012_validation_ground_truth.txt``
     one ``ILSVRC2012_ID`` per line; line i labels ``ILSVRC2012_val_<i, 8 digits>.JPEG``.
 
-Class order. The port numbers classes by sorted WordNet id (what an image-folder loader
-does with ``train/<wnid>/``), which is also the output order of the BVLC Caffe models and
-of torchvision's weights; it is NOT the devkit's ``ILSVRC2012_ID`` order. The class file
-written by :func:`write_class_file` lists the classes in the port's order with their
-devkit ids, so both numberings stay one look-up apart.
+Class order: :func:`alexnet.registry.imagenet_class_order` (sorted WordNet ids, the
+output order of the BVLC Caffe models, of torchvision's weights and of the port's
+image-folder loader), NOT the devkit's ``ILSVRC2012_ID`` order. The class file written
+by :func:`write_class_file` lists the classes in that order with their devkit ids, so
+both numberings stay one look-up apart; the validation ground truth is read through the
+ids (:meth:`Devkit.val_wnid`), so an image lands in its wnid's folder either way.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from scipy.io import loadmat
 from alexnet import archives
 from alexnet.errors import DataError
 from alexnet.io import atomic_write_text
+from alexnet.registry import imagenet_class_order
 
 __all__ = ["Synset", "Devkit", "read_devkit", "parse_meta_mat", "parse_ground_truth",
            "write_class_file", "class_file_text", "META", "GROUND_TRUTH", "CLASS_FILE",
@@ -55,7 +57,8 @@ class Synset:
 
 @dataclass
 class Devkit:
-    """The classes in the port's order (sorted WordNet ids) and the validation labels
+    """The classes in output order (:func:`~alexnet.registry.imagenet_class_order`) and
+    the validation labels
     (``val_labels[i - 1]`` is the devkit id of validation image i)."""
 
     classes: list[Synset]
@@ -97,7 +100,8 @@ def _scalar(value, what: str, source: str):
 
 
 def parse_meta_mat(data: bytes, source: str = "meta.mat") -> list[Synset]:
-    """The leaf synsets (the classes) of a devkit ``meta.mat``, sorted by WordNet id."""
+    """The leaf synsets (the classes) of a devkit ``meta.mat``, in output order
+    (:func:`~alexnet.registry.imagenet_class_order`)."""
     try:
         mat = loadmat(io.BytesIO(data), squeeze_me=True)
     except Exception as exc:  # scipy raises several types for a file that is not MATLAB's
@@ -125,7 +129,8 @@ def parse_meta_mat(data: bytes, source: str = "meta.mat") -> list[Synset]:
         raise DataError(f"{source}: the classes' ILSVRC2012_ID values are not 1..{len(classes)}")
     if len({s.wnid for s in classes}) != len(classes):
         raise DataError(f"{source}: a WordNet id appears twice among the classes")
-    return sorted(classes, key=lambda s: s.wnid)
+    by_wnid = {s.wnid: s for s in classes}
+    return [by_wnid[w] for w in imagenet_class_order(by_wnid)]
 
 
 def parse_ground_truth(text: str, n_classes: int, source: str = GROUND_TRUTH) -> list[int]:
@@ -195,7 +200,7 @@ def read_devkit(path: str | Path) -> Devkit:
 
 
 def class_file_text(classes: list[Synset]) -> str:
-    """``ILSVRC2012_ID<TAB>wnid<TAB>words`` per class in the port's order, one header line."""
+    """``ILSVRC2012_ID<TAB>wnid<TAB>words`` per class in output order, one header line."""
     rows = ["ILSVRC2012_ID\twnid\twords"]
     rows += [f"{s.ilsvrc_id}\t{s.wnid}\t{s.words}" for s in classes]
     return "\n".join(rows) + "\n"

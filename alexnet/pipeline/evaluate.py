@@ -7,9 +7,14 @@ the port
     every view count the profile lists (1, 9 or 10), on the whole test set;
 the 2012 re-creation
     the same weights, converted through a 2012 checkpoint (written to
-    ``evaluate/checkpoint-2012/``), run by the numpy engine on test images read from the
-    prepared 2012 batch files through the 2012 data provider; both are scored on the same
-    images so their errors and predictions can be compared.
+    ``evaluate/checkpoint-2012/``), run by the numpy engine on the first
+    ``original_images`` test images read from 2012 batch files through the 2012 data
+    provider: the prepare stage's, or, where it writes none (the ImageNet profiles), a
+    test-only batch file this stage writes (``evaluate/batches-2012/``) from the images
+    the port scored, with the net's mean image. Both sides are scored on the same images
+    so their errors and predictions can be compared image by image. Imported weights
+    (``imagenet-bvlc``) run the same way: the bundled cfg pair of their architecture,
+    Caffe's 227-pixel views of the 256-pixel images.
 
 Summaries for DVC: ``metrics/evaluate.json`` and ``plots/confusion.json``.
 """
@@ -39,6 +44,7 @@ from alexnet.original.layer import parse_layers
 from alexnet.pipeline.fetch import read_fetched
 from alexnet.pipeline.jsonfiles import read_json, write_json
 from alexnet.pipeline.params import Profile, check_keys
+from alexnet.pipeline.prepare import write_test_batch
 
 EVALUATE_KEYS = ("views", "original_images", "batch", "device")
 
@@ -68,12 +74,16 @@ def evaluate_stage(profile: Profile, fetched: str | Path, run: str | Path, out: 
     fd = read_fetched(fetched)
     device = str(settings.get("device", profile.train.get("device", "cpu")))
     inf = load_for_inference(run, device=device)
+    # an image folder is labelled by the checkpoint's class list, whose order is the
+    # net's output order (ImageNet: alexnet.registry.imagenet_class_order)
+    known = list(inf.classes) if inf.ckpt.config.get("classes") else None
     ds = load_dataset(fd.data, size=inf.stored_size, md5=fd.md5, progress=progress,
-                      splits=("test",))
+                      splits=("test",), classes=known)
     if ds.test is None:
         raise DataError(f"{fd.data}: no test split to evaluate on")
     if list(ds.classes) != list(inf.classes):
-        raise DataError(f"{fd.data}: classes differ from the checkpoint's")
+        raise DataError(f"{fd.data}: classes {ds.classes[:3]}... differ from the "
+                        f"checkpoint's {inf.classes[:3]}...")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -99,7 +109,7 @@ def evaluate_stage(profile: Profile, fetched: str | Path, run: str | Path, out: 
     np.add.at(cm, (labels, pred), 1)
     np.save(out / "probs.npy", first.astype(np.float32), allow_pickle=False)
     original = _evaluate_original(inf, pipeline_dir / "prepare", out, views, n_orig,
-                                  probs_by_view, labels, batch, echo)
+                                  probs_by_view, images, labels, classes, batch, echo)
     doc = {"profile": profile.name, "checkpoint": os.path.relpath(inf.ckpt.path),
            "classes": classes, "modern": modern, "original": original,
            "confusion_views": views[0], "confusion_matrix": cm.tolist()}
@@ -118,18 +128,41 @@ def evaluate_stage(profile: Profile, fetched: str | Path, run: str | Path, out: 
 
 
 def _evaluate_original(inf, prepared: Path, out: Path, views: list[int], n: int,
-                       port_probs: dict[int, np.ndarray], labels: np.ndarray, batch: int,
+                       port_probs: dict[int, np.ndarray], images: np.ndarray,
+                       labels: np.ndarray, classes: list[str], batch: int,
                        echo) -> dict[str, Any]:
-    """The 2012 side of the stage, on the batch files the prepare stage wrote."""
+    """The 2012 side of the stage: the prepare stage's batch files, or, when it wrote
+    none (ImageNet), a test-only batch folder of the first ``n`` test images written
+    here (``evaluate/batches-2012``).
+
+    Why batch files rather than handing the engine the port's arrays: the 2012 system
+    read ImageNet only as ``data_batch_N`` files with the mean image in
+    ``batches.meta``, through its data provider (crops, the ten views, mean
+    subtraction). Writing the images the port scored, in its order, with the net's own
+    mean, keeps that whole input path the 2012 way and the two sides image for image.
+    """
     batches_dir = prepared / "batches"
     info = read_json(prepared / "dataset.json") or {}
     binfo = info.get("batches")
-    if not binfo or not (batches_dir / "batches.meta").is_file():
-        return {"status": "skipped", "why": "no 2012 batch files (prepare.batches is off)"}
-    if not binfo.get("test_batch"):
-        return {"status": "skipped", "why": "no test batch among the 2012 batch files"}
-    return evaluate_recreation(inf, batches_dir, int(binfo["test_batch"]), out, views, n,
-                               port_probs, labels, batch, echo)
+    if binfo and (batches_dir / "batches.meta").is_file():
+        if not binfo.get("test_batch"):
+            return {"status": "skipped", "why": "no test batch among the 2012 batch files"}
+        res = evaluate_recreation(inf, batches_dir, int(binfo["test_batch"]), out, views, n,
+                                  port_probs, labels, batch, echo)
+        if res.get("status") == "ok":
+            res["batches"] = "the prepare stage's 2012 batch files"
+        return res
+    own = out / "batches-2012"
+    k = len(labels) if n <= 0 else min(n, len(labels))
+    test_batch = write_test_batch(np.asarray(images[:k]), labels[:k], own, classes=classes,
+                                  mean=inf.aug.mean)
+    res = evaluate_recreation(inf, own, test_batch, out, views, k, port_probs, labels,
+                              batch, echo)
+    if res.get("status") == "ok":
+        res["batches"] = (f"a test-only 2012 batch file of the first {k} test images, "
+                          f"written by this stage ({os.path.relpath(own)}) with the net's "
+                          "mean image")
+    return res
 
 
 def evaluate_recreation(inf, batches_dir: Path, test_batch: int, out: Path,
@@ -197,10 +230,13 @@ def _engine_from_port(inf, folder: Path):
     # the port's weights with zero momentum, as a 2012 checkpoint on disk and read back
     eng_layers = through_checkpoint(layers_from_port(model, layers), folder)
     engine = Engine(eng_layers, backend="numpy")
-    border = (inf.stored_size - w) // 2
+    span = inf.stored_size - w
+    # an even margin is the 2012 --crop-border; an odd one (Caffe's 227 of 256) names
+    # the crop size, split as the port's test views split it
+    crop = {"crop_border": span // 2} if span % 2 == 0 else {"crop_size": w}
 
     def provider_for(data_dir: str, views: int):
-        if border == 0:
+        if span == 0:
             if views != 1:
                 return None
             return convdata.get_instance(data_dir, type="cifar", test=True)
@@ -209,7 +245,6 @@ def _engine_from_port(inf, folder: Path):
         if views not in (1, want):
             return None
         return convdata.get_instance(data_dir, type=kind, test=True,
-                                     dp_params={"crop_border": border,
-                                                "multiview_test": int(views > 1)})
+                                     dp_params={**crop, "multiview_test": int(views > 1)})
 
     return engine, provider_for

@@ -128,6 +128,27 @@ def write_batches(ds, out: Path, *, mean: np.ndarray, pca_vals: np.ndarray,
             "train_order_seed": [seed, 2012], "dp_type": dp_type}
 
 
+def write_test_batch(images: np.ndarray, labels: np.ndarray, out: Path, *,
+                     classes: list[str], mean: np.ndarray) -> int:
+    """A test-only 2012 batch folder (``batches.meta`` + ``data_batch_1``) of ``images``
+    in the order given, for the re-creation to read when the prepare stage wrote none
+    (ImageNet: ``batches: false``). ``mean`` is the (H, W, 3) mean image of the NET that
+    will read it (its checkpoint's), since the 2012 providers subtract the meta's
+    ``data_mean``: for imported weights that is Caffe's mean, not the prepare stage's.
+    Returns the test batch's number."""
+
+    out.mkdir(parents=True, exist_ok=True)
+    n, size = int(images.shape[0]), int(images.shape[1])
+    batches.write_batch(out, 1, to_columns(images), labels,
+                        batch_label=f"testing batch ({n} images)")
+    mean_cols = np.ascontiguousarray(np.asarray(mean, np.float32).transpose(2, 0, 1))
+    batches.write_meta(out, label_names=list(classes), data_mean=mean_cols.reshape(-1),
+                       num_cases_per_batch=max(n, 1),
+                       extra={"img_size": size, "train_batches": [], "test_batches": [1],
+                              "dp_type": "cifar" if size == 32 else "inet-lr-cropped"})
+    return 1
+
+
 def prepare(fetched: str | Path, out: str | Path, settings: dict[str, Any], *,
             params_path: str = "params.yaml", key: str = "prepare",
             cache_dir: str | None = None, progress: bool = True) -> dict[str, Any]:

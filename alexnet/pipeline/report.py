@@ -261,9 +261,15 @@ def reported_vs_reproduced(profile: Profile, o: StageOutputs) -> list[Block]:
                      pct(rep.get("top1_err"), 1) if "top1_err" in rep else "-",
                      mean_std_text(e)])
     rows.append(["2012 re-creation (numpy engine), top-1", "-", orig_txt])
-    rows.append(["training time", str(rep.get("time") or "-"),
-                 f"{duration(tsum.get('wall_s'))} for {tsum.get('epochs', '?')} epochs"])
-    rows.append(["hardware", str(rep.get("hardware") or "-"), _hardware(o.run)])
+    imported = o.run.get("imported")
+    if imported:   # no training here: the published weights were imported
+        rows.append(["training time", str(rep.get("time") or "-"),
+                     f"none: `{imported.get('weight_set') or imported.get('arch')}` "
+                     "imported"])
+    else:
+        rows.append(["training time", str(rep.get("time") or "-"),
+                     f"{duration(tsum.get('wall_s'))} for {tsum.get('epochs', '?')} epochs"])
+        rows.append(["hardware", str(rep.get("hardware") or "-"), _hardware(o.run)])
     if ver.get("equivalence_passed") is not None:
         rows.append(["port and 2012 re-creation, layer by layer on the trained weights", "-",
                      ("equivalent" if ver["equivalence_passed"] else "NOT equivalent")
@@ -300,9 +306,20 @@ def data_section(o: StageOutputs) -> list[Block]:
 
 
 def training_section(o: StageOutputs, figures: Path) -> list[Block]:
-    """The run's settings, then its learning curves (charts and a per-epoch table)."""
+    """The run's settings, then its learning curves (charts and a per-epoch table); for
+    imported weights, where they came from instead."""
     run, tsum, curve = o.run, o.train, o.curve
     cfg = run.get("config", {})
+    imp = run.get("imported")
+    if imp:
+        dig = imp.get("digests") or {}
+        digests = ", ".join(f"{a} `{dig[a]}`" for a in ("sha1", "sha256") if dig.get(a))
+        return [Block("h2", "Weights"),
+                Block("p", f"No training: the train stage imported "
+                      f"`{imp.get('weight_set') or 'an unpinned file'}` as `{imp.get('arch')}` "
+                      f"({imp.get('parameters', 0):,} parameters) from its file, {digests}, "
+                      "checked against the registry's pin (the `alexnet weights import "
+                      "caffe` code path).")]
     sched = cfg.get("schedule_rules") or []
     blocks = [Block("h2", "Training"),
               Block("list", items=[
@@ -416,8 +433,8 @@ def recreation_section(o: StageOutputs) -> list[Block]:
     blocks.append(Block(
         "p", "The trained weights, converted to a 2012 checkpoint "
         f"(`{orig.get('checkpoint_2012')}`), run by the re-created 2012 engine "
-        f"({orig.get('backend')} backend) on test images read from the prepared 2012 "
-        "batch files through the 2012 data provider."))
+        f"({orig.get('backend')} backend) on test images read through the 2012 data "
+        f"provider from {orig.get('batches') or 'the prepared 2012 batch files'}."))
     blocks.append(Block("table", header=["views", "images", "2012 top-1", "port top-1",
                                          "same top-1 class", "max abs prob diff"],
                         rows=[[str(r["views"]), str(r["n"]), pct(r["top1_err"]),
@@ -457,6 +474,10 @@ def mean_and_pca_section(o: StageOutputs, figures: Path) -> list[Block]:
     blocks = [Block("h2", "Mean image and colour PCA"),
               Block("figure", "The mean training image, subtracted from every input "
                     "(paper section 2)", png="mean_image.png")]
+    if o.run.get("imported"):
+        blocks[1] = Block("figure", "The mean training image of the prepared data (the "
+                          "imported net subtracts the mean it was trained with instead, "
+                          "kept in its checkpoint)", png="mean_image.png")
     if o.pca.get("eigenvalues"):
         vecs = np.asarray(o.pca["eigenvectors_columns"])
         rows = [[str(i + 1), f"{v:.1f}", f"{math.sqrt(max(v, 0)):.2f}",

@@ -179,15 +179,23 @@ def _train_summaries(profile: Profile, out: Path, pipeline_dir: Path,
               "eps": e.get("eps_first"),
               "wall_s": e.get("wall_s")} for e in epochs]
     summary = run_summary(profile, metrics)
-    summary.update(_mean_check(out, pipeline_dir))
+    summary.update(_mean_check(out, pipeline_dir, imported=IMPORT_KEY in profile.train))
     write_json(pipeline_dir / "metrics" / "train.json", summary)
     write_json(pipeline_dir / "plots" / "learning_curve.json", curve)
     return summary
 
 
-def _mean_check(run: Path, pipeline_dir: Path) -> dict[str, Any]:
-    """Does the run's mean image equal the prepare stage's? (They share one function.)"""
+def _mean_check(run: Path, pipeline_dir: Path, *, imported: bool = False) -> dict[str, Any]:
+    """Does the run's mean image equal the prepare stage's? (They share one function.)
+
+    Not applicable to imported weights: they subtract the mean they were trained with
+    (Caffe's, kept in the checkpoint), never the prepare stage's, so a difference there
+    is expected and says nothing about the data path."""
     mean_path = pipeline_dir / "prepare" / "mean.npy"
+    if imported:
+        return {"mean_image_matches_prepare": "not applicable",
+                "mean_image_note": "imported weights use the mean image they were trained "
+                                   "with (kept in the checkpoint), not the prepare stage's"}
     if not mean_path.is_file():
         return {}
     try:

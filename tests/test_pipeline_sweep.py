@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from fixtures.pipeline import tiny_cifar_params
 
 from alexnet.cli import cli
 from alexnet.errors import ConfigError
@@ -74,21 +75,11 @@ def test_bad_profile_sweep_flag_names_the_key(tmp_path, profile, value, why):
 
 
 @pytest.fixture()
-def tiny(tmp_path, monkeypatch, cifar_python_tarball, md5):
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("ALEXNET_MIRROR", raising=False)
+def tiny(tmp_path, monkeypatch, cifar_python_tarball):
     tar = cifar_python_tarball(per_batch=20, test=20)
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "cifar-10-python.tar.gz").write_bytes(tar)
-    p = yaml.safe_load((REPO / "params.yaml").read_text())
-    p["datasets"]["cifar10"]["source"] = "official"
-    p["datasets"]["cifar10"]["official"].update({"url": "", "md5": md5(tar)})
-    p["profiles"]["cifar10-80sec"]["train"].update({"epochs": 1, "batch": 25,
-                                                     "device": "cpu"})
-    p["sweep"].update({"seeds": [0, 1], "shuffle": ["once", "epoch"]})
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(p, sort_keys=False))
-    prof = resolve_profile(params)
+    params, prof = tiny_cifar_params(tmp_path, monkeypatch, tar,
+                                     train={"epochs": 1, "batch": 25, "device": "cpu"},
+                                     sweep={"seeds": [0, 1], "shuffle": ["once", "epoch"]})
     fetch(prof, tmp_path / "fetch", data_dir=tmp_path / "data", progress=False,
           echo=lambda _m: None)
     return params, tmp_path

@@ -5,30 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+from fixtures.pipeline import tiny_cifar_params
 
 from alexnet.pipeline.fetch import fetch
-from alexnet.pipeline.params import resolve_profile
 from alexnet.pipeline.train import TrainingStopped, train_stage
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture()
-def setup(tmp_path, monkeypatch, cifar_python_tarball, md5):
-    monkeypatch.setenv("ALEXNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("ALEXNET_MIRROR", raising=False)
+def setup(tmp_path, monkeypatch, cifar_python_tarball):
     tar = cifar_python_tarball(per_batch=20, test=20)
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "cifar-10-python.tar.gz").write_bytes(tar)
-    p = yaml.safe_load((REPO / "params.yaml").read_text())
-    p["datasets"]["cifar10"]["source"] = "official"
-    p["datasets"]["cifar10"]["official"].update({"url": "", "md5": md5(tar)})
-    p["profiles"]["cifar10-80sec"]["train"].update({"epochs": 2, "batch": 25,
-                                                     "device": "cpu"})
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(p, sort_keys=False))
-    prof = resolve_profile(params)
+    _, prof = tiny_cifar_params(tmp_path, monkeypatch, tar,
+                                train={"epochs": 2, "batch": 25, "device": "cpu"})
     fetch(prof, tmp_path / "fetch", data_dir=tmp_path / "data", progress=False,
           echo=lambda _m: None)
     return prof, tmp_path

@@ -180,11 +180,12 @@ def sweep_cmd(params_path: str, profile: str | None, seed: int, shuffle: str, fe
     Resumes an interrupted run like `pipeline train`; a profile with `sweep: false`
     trains nothing (the folder says so).
     """
-    from alexnet.pipeline.params import sweep_spec
+    from alexnet.pipeline.params import load_params, resolve_profile, sweep_spec
     from alexnet.pipeline.seeds import sweep_run
 
-    s = sweep_run(_profile(params_path, profile), sweep_spec(params_path), seed, shuffle,
-                  fetched, out, progress=progress)
+    p = load_params(params_path)  # read once for the profile and the sweep section
+    s = sweep_run(resolve_profile(params_path, profile, p), sweep_spec(params_path, p),
+                  seed, shuffle, fetched, out, progress=progress)
     if s.get("test_top1_err") is not None:
         click.echo(f"{out}: test error top-1 {100 * s['test_top1_err']:.2f}% "
                    f"({s['test_views']} view(s)) after {s['epochs']} epochs, "
@@ -217,7 +218,7 @@ def seeds_cmd(runs: tuple[str, ...], results_path: str | None, sweep_dir: str | 
     """
     from alexnet.errors import ConfigError
     from alexnet.pipeline.jsonfiles import write_json
-    from alexnet.pipeline.params import sweep_spec
+    from alexnet.pipeline.params import load_params, resolve_profile, sweep_spec
     from alexnet.pipeline.seeds import (
         metrics,
         read_results,
@@ -236,8 +237,9 @@ def seeds_cmd(runs: tuple[str, ...], results_path: str | None, sweep_dir: str | 
         if not arch:
             raise ConfigError(f"{results_path}: no `arch` key; pass --arch")
     elif sweep_dir:
-        prof = _profile(params_path, profile)
-        records = sweep_records(sweep_dir, sweep_spec(params_path))
+        p = load_params(params_path)
+        prof = resolve_profile(params_path, profile, p)
+        records = sweep_records(sweep_dir, sweep_spec(params_path, p))
         arch = arch or str(prof.train.get("arch") or prof.name)
         meta = {"what": f"profile {prof.name}, runs of params' sweep section under "
                 f"{sweep_dir}"}

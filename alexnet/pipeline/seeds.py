@@ -34,7 +34,7 @@ from typing import Any
 import click
 
 from alexnet.errors import ConfigError, DataError
-from alexnet.io import atomic_write_json, atomic_write_text
+from alexnet.io import atomic_write_text
 from alexnet.pipeline.jsonfiles import write_json
 from alexnet.pipeline.params import Profile, Sweep
 from alexnet.pipeline.train import train_stage
@@ -43,6 +43,7 @@ from alexnet.registry import reported_summary
 #: The band rule: the reported figure "agrees" when it lies within this many sample
 #: standard deviations of the mean of the seeded runs.
 BAND_STDS = 2.0
+BAND_RULE = f"reported figure within mean +- {BAND_STDS:g} sample std (n-1)"
 ORDER_NAMES = {"once": "2011 order (one fixed permutation, same every epoch)",
                "epoch": "reshuffled every epoch", "none": "file order"}
 
@@ -161,8 +162,7 @@ def summarise(runs: Iterable[dict[str, Any]], arch: str) -> dict[str, Any]:
         raise ConfigError("no runs to summarise; expected at least one finished run")
     if all(r.get("status") == NOT_SWEPT for r in runs):
         return {"arch": arch, "reported_top1_err": reported_summary(arch).get("top1_err"),
-                "band_rule": f"reported figure within mean +- {BAND_STDS:g} sample std "
-                "(n-1)", "runs": runs, "orders": {}, "not_swept": True}
+                "band_rule": BAND_RULE, "runs": runs, "orders": {}, "not_swept": True}
     reported = reported_summary(arch).get("top1_err")
     orders: dict[str, Any] = {}
     for order in dict.fromkeys(str(r.get("shuffle")) for r in runs):
@@ -181,7 +181,7 @@ def summarise(runs: Iterable[dict[str, Any]], arch: str) -> dict[str, Any]:
         entry["verdict"] = verdict(entry, reported)
         orders[order] = entry
     return {"arch": arch, "reported_top1_err": reported,
-            "band_rule": f"reported figure within mean +- {BAND_STDS:g} sample std (n-1)",
+            "band_rule": BAND_RULE,
             "runs": runs, "orders": orders}
 
 
@@ -239,6 +239,6 @@ def write_summary(summary: dict[str, Any], out: str | Path,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     j, m = out / "seeds.json", out / "seeds.md"
-    atomic_write_json(j, {**(meta or {}), **summary})
+    write_json(j, {**(meta or {}), **summary})
     atomic_write_text(m, markdown(summary, meta))
     return j, m

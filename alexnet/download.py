@@ -22,8 +22,9 @@ ignores the Range header (answers 200) restarts it from byte 0. The finished fil
 checked, then renamed into place atomically and durably (:func:`alexnet.io.commit_file`).
 A server is not trusted beyond that: a pin's size bounds what is read (another announced
 size is refused before a byte is kept), a ``Content-Length`` that is not what arrives
-is noticed, redirects are followed to http and https only, and a download folder that is
-a file or cannot be written is named in one line (:func:`writable_folder`).
+is noticed, redirects are followed to http and https only (never from https to http),
+and a download folder that is a file or cannot be written is named in one line
+(:func:`writable_folder`).
 
 :func:`download` is the project's one HTTP downloader: the upstream fetcher
 (:mod:`alexnet.original.museum.fetch`) calls it too, without a checksum pin (GitHub's
@@ -165,12 +166,14 @@ class _Refused(Exception):
     """A redirect this downloader does not follow (its message says why)."""
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects to http and https only.
+class SafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http and https only, and never from https down to http.
 
     urllib follows a redirect to ``ftp://`` too, and refuses ``file://`` with a
     multi-line message; a pinned download has no business leaving the web, so any other
-    scheme is refused here, in one line naming the target.
+    scheme is refused here, in one line naming the target. The pin would still catch
+    altered content after a downgrade, but only once the whole file had crossed the
+    network in clear text: an https URL stays https.
     """
 
     def http_error_302(self, req, fp, code, msg, headers):  # noqa: ANN001 (urllib's hook)
@@ -182,6 +185,10 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
                 fp.close()
                 raise _Refused(f"redirected to {target!r}, which is refused: only http and "
                                "https redirects are followed")
+            if scheme == "http" and urllib.parse.urlsplit(req.full_url).scheme == "https":
+                fp.close()
+                raise _Refused(f"redirected to {target!r}, which is refused: a redirect "
+                               "from https to plain http is not followed")
         return super().http_error_302(req, fp, code, msg, headers)
 
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
@@ -250,12 +257,12 @@ def download(
     size also bounds the transfer: a server announcing another size is refused before a
     byte is saved, and a stream running past the size is cut there (and deleted).
     Network failures, and a server sending fewer bytes than it announced, keep the part
-    file so that the next call resumes it. Redirects are followed to http and https only;
-    a redirect loop is refused. A folder that cannot hold the download is named in one
-    line. ``hint`` ends the error message when every attempt failed (say what the user
-    can do instead).
+    file so that the next call resumes it. Redirects are followed to http and https
+    only, never from https to http; a redirect loop is refused. A folder that cannot
+    hold the download is named in one line. ``hint`` ends the error message when every
+    attempt failed (say what the user can do instead).
     """
-    open_url = opener or urllib.request.build_opener(_HttpOnlyRedirects).open
+    open_url = opener or urllib.request.build_opener(SafeRedirects).open
     dest = Path(dest)
     writable_folder(dest.parent)
     part = dest.with_name(dest.name + ".part")
@@ -325,7 +332,7 @@ def download(
             if 300 <= exc.code < 400:
                 raise DataError(f"{url}: too many redirects (HTTP {exc.code}: a redirect loop, "
                                 "or a chain longer than "
-                                f"{_HttpOnlyRedirects.max_redirections})") from None
+                                f"{SafeRedirects.max_redirections})") from None
             reason = str(exc.reason).splitlines()[0] if str(exc.reason) else ""
             raise DataError(f"{url}: download refused (HTTP {exc.code} {reason})") from None
         except _Refused as exc:

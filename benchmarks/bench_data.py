@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alexnet.devdata import datasets_dir
 from alexnet.modern.augment import Augmenter, mean_image, rgb_pca
 from alexnet.modern.data import decode_image
 
@@ -104,9 +105,10 @@ def measure_consumer(arch: str, batch: int, steps: int, device: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    here = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", type=Path, default=here.parent / "shared" / "datasets")
+    ap.add_argument("--datasets", type=Path, default=datasets_dir(),
+                    help="the development data sets (default: $ALEXNET_SHARED/datasets, "
+                    "else shared/datasets beside the checkout)")
     ap.add_argument("--consume-cifar", type=float, help="images/s a cifar10-80sec step eats")
     ap.add_argument("--consume-imagenet", type=float, help="images/s an alexnet2012 step eats")
     ap.add_argument("--no-measure", action="store_true", help="do not time training steps")

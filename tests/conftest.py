@@ -13,18 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from alexnet.devdata import datasets_dir
 from alexnet.original.museum.upstream import local_copy
 
 pytest_plugins = ["fixtures.cfgnets", "fixtures.standin", "fixtures.pipeline"]
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def datasets_dir() -> Path:
-    """Data sets too large for the repository: ``$ALEXNET_SHARED/datasets``, else the
-    ``shared/datasets`` folder beside the checkout (the verifier looks in the same places)."""
-    shared = os.environ.get("ALEXNET_SHARED")
-    return (Path(shared) if shared else REPO.parent / "shared") / "datasets"
 
 
 @pytest.fixture(scope="session")

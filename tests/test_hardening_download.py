@@ -11,9 +11,12 @@ in the cache (only a resumable ``.part`` may stay, and then the message says so)
 from __future__ import annotations
 
 import builtins
+import email.message
 import errno
 import hashlib
+import io
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ import yaml
 from click.testing import CliRunner
 
 from alexnet.cli import cli
-from alexnet.download import Pin, download
+from alexnet.download import Pin, SafeRedirects, download
 from alexnet.errors import ChecksumError, DataError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,6 +128,27 @@ def test_a_redirect_to_another_scheme_is_refused(tmp_path, cache, http_server, t
     assert f"{srv.url}/away" in line and target in line
     assert "only http and https" in line
     assert not list(cache.rglob(NAME + "*"))
+
+
+def test_a_redirect_from_https_to_http_is_refused(tmp_path, cache, http_server):
+    """The test server speaks plain http, so the https side is a stand-in: an opener whose
+    first request is https, answered by the real redirect handler with the server's
+    http URL as the target. Content must not be fetched over the downgrade."""
+    with http_server({NAME: PAYLOAD}) as srv:
+        target = f"{srv.url}/{NAME}"
+        headers = email.message.Message()
+        headers["Location"] = target
+        handler = SafeRedirects()
+        req = urllib.request.Request("https://downloads.example.org/" + NAME)
+        with pytest.raises(Exception, match="from https to plain http") as info:
+            handler.http_error_302(req, io.BytesIO(b""), 302, "Found", headers)
+        assert target in str(info.value)
+        # the same target from an http URL is followed (a new request for it comes back)
+        handler.parent = urllib.request.build_opener(SafeRedirects)
+        plain = urllib.request.Request(f"{srv.url}/away")
+        plain.timeout = 5
+        with handler.http_error_302(plain, io.BytesIO(b""), 302, "Found", headers) as resp:
+            assert resp.read() == PAYLOAD
 
 
 @pytest.mark.parametrize("blocked", ["cache", "cache/downloads"])

@@ -72,6 +72,21 @@ def test_missing_data_path_is_an_error(tmp_path):
         find_cifar(tmp_path / "nowhere.tar.gz")
 
 
+def test_the_development_copy_is_found_where_alexnet_shared_points(tmp_path, monkeypatch):
+    # one rule (alexnet.devdata) for the verifier, the benchmarks and the tests
+    from alexnet.devdata import datasets_dir
+
+    monkeypatch.setenv("ALEXNET_SHARED", str(tmp_path))
+    assert datasets_dir() == tmp_path / "datasets"
+    assert find_cifar() is None  # absent: the suite reports "skipped", not an error
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "cifar10-jpg.tar.gz").mkdir()  # a folder is not the tarball
+    assert find_cifar() is None
+    (tmp_path / "datasets" / "cifar10-jpg.tar.gz").rmdir()
+    (tmp_path / "datasets" / "cifar10-jpg.tar.gz").write_bytes(b"x")
+    assert find_cifar() == tmp_path / "datasets" / "cifar10-jpg.tar.gz"
+
+
 def test_cli_metrics_in_band_exit_0_and_out_of_band_exit_1(tmp_path):
     res = CliRunner().invoke(cli, ["verify", "cifar10-18pct", "-q", "--no-report",
                                    "--metrics", str(_metrics(tmp_path, 0.27))])

@@ -12,7 +12,6 @@ and top-1 errors within 0.2 points (only near-ties can flip under fp32 reassocia
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from alexnet import registry
+from alexnet.devdata import dataset
 from alexnet.errors import DataError
 from alexnet.modern.augment import Augmenter
 from alexnet.modern.data import load_dataset
@@ -46,13 +46,8 @@ def find_cifar(data: str | Path | None = None) -> Path | None:
         if not p.exists():
             raise DataError(f"{p}: no such dataset file or folder")
         return p
-    here = Path(__file__).resolve().parent.parent
-    candidates = []
-    env = os.environ.get("ALEXNET_SHARED")
-    if env:
-        candidates.append(Path(env) / "datasets" / "cifar10-jpg.tar.gz")
-    candidates.append(here.parent / "shared" / "datasets" / "cifar10-jpg.tar.gz")
-    return next((c for c in candidates if c.is_file()), None)
+    p = dataset("cifar10-jpg.tar.gz")
+    return p if p is not None and p.is_file() else None
 
 
 def _band_row(profile: str, rep: registry.Figure, implementation: str, reproduced: float, *,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
+from alexnet.download import CACHE_ENV
 from alexnet.original.museum.upstream import (
-    CACHE_ENV,
     MANIFEST_PATH,
     UpstreamMismatch,
     build_manifest,

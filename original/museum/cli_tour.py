@@ -12,8 +12,9 @@ import sys
 
 import click
 
+from alexnet.download import CACHE_ENV
 from alexnet.original.museum.annotations import AnnotationError, coverage, load_all, validate
-from alexnet.original.museum.upstream import CACHE_ENV, Manifest, UpstreamSource, local_copy
+from alexnet.original.museum.upstream import Manifest, UpstreamSource, local_copy
 
 
 def resolve_path(name: str, manifest: Manifest) -> str:

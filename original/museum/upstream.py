@@ -36,7 +36,6 @@ from alexnet.io import atomic_write_text, sha256_file
 
 MANIFEST_PATH = Path(__file__).parent.parent / "UPSTREAM.json"
 MANIFEST_FORMAT = 1
-CACHE_ENV = "ALEXNET_CACHE"
 #: file types GitHub shows rendered, without line anchors, unless asked for ``?plain=1``
 RENDERED_BY_GITHUB = (".md", ".markdown", ".csv", ".tsv", ".rst", ".ipynb")
 LICENSE_SPDX = "BSD-2-Clause"

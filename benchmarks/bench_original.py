@@ -9,10 +9,11 @@ One command, both sides on the same machine in the same run::
 For each net and batch size it times a forward pass (test mode) and a training step
 (forward, backward, 2012 weight update) of :class:`alexnet.original.engine.Engine`, and
 the same for the modern port's model (``alexnet.modern.build_model``; forward under
-``torch.no_grad`` in eval mode, and forward + cross-entropy + backward + an SGD-momentum
-step). Ratios are numpy time / torch time; the goals are forward within 2x and training
-within 3x. Timings are medians of a few repeats after one warm-up, on whatever cores are
-free: other processes on the machine make them rough.
+``torch.no_grad`` in eval mode, and forward + cross-entropy + backward + the port's
+2012 update, :class:`alexnet.modern.update.Update2012` with the cfg's per-layer rates, as
+``alexnet train`` steps it). Ratios are numpy time / torch time; the goals are forward
+within 2x and training within 3x. Timings are medians of a few repeats after one
+warm-up, on whatever cores are free: other processes on the machine make them rough.
 """
 
 from __future__ import annotations
@@ -58,13 +59,14 @@ def bench_torch(arch: str, batch: int, repeats: int) -> dict[str, float]:
     import torch
 
     from alexnet.modern import build_model
+    from alexnet.modern.update import Update2012
 
     torch.manual_seed(0)
     model = build_model(arch)
     c, h, w = model.input_shape
     x = torch.randn(batch, c, h, w) * 50
     y = torch.randint(0, model.num_classes, (batch,))
-    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
+    opt = Update2012(model.param_groups())  # the port's own update, the cfg's rates
 
     def forward():
         model.eval()
@@ -73,7 +75,7 @@ def bench_torch(arch: str, batch: int, repeats: int) -> dict[str, float]:
 
     def step():
         model.train()
-        opt.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()

@@ -33,7 +33,7 @@ from fixtures.caffemodel import caffe_net
 from fixtures.ilsvrc import CLASSES, write_archives
 
 from alexnet import registry
-from alexnet.errors import DataError
+from alexnet.errors import ConfigError, DataError
 from alexnet.modern.augment import Augmenter
 from alexnet.modern.caffenets import BVLCNet
 from alexnet.original import batches as b2012
@@ -88,7 +88,8 @@ def test_imagenet_2012_and_bvlc_run_with_no_manual_step(world, monkeypatch, http
     assert read_fetched(pipe / "fetch").data == images
     assert not list(pipe.glob(".prepare-*"))   # the resumable scratch folders are gone
 
-    # imagenet-bvlc on the same files: fetch the pinned weights, import, evaluate,
+    pipe_b = tmp / "bvlc"
+    # imagenet-bvlc on the same files, in a pipeline folder of its own: fetch the pinned weights, import, evaluate,
     # verify, report. fc8 has zero weights and one large bias: the net answers output 1
     # for every image, which must be scored as the 2nd class in sorted-wnid order
     state = {k: v.clone() for k, v in BVLCNet("bvlc-alexnet", seed=5, hidden=16,
@@ -104,23 +105,36 @@ def test_imagenet_2012_and_bvlc_run_with_no_manual_step(world, monkeypatch, http
                 ws.source, url=f"{served.url}/{ws.source.file}",
                 digests=(("sha1", hashlib.sha1(model).hexdigest()),))))
         bvlc = resolve_profile(params, "imagenet-bvlc")
-        fetch(bvlc, pipe / "fetch", data_dir=tmp / "data", mirror=str(mirror),
+        fetch(bvlc, pipe_b / "fetch", data_dir=tmp / "data", mirror=str(mirror),
               progress=False, echo=lambda s: None)
     assert bvlc.reported["top1_err"] == ws.reported[0].value
-    bvlc_prep = prepare(pipe / "fetch", pipe / "prepare", bvlc.prepare, progress=False)
+    # its data set is ilsvrc2012-val: the training archive is neither fetched nor
+    # converted, and no training-set statistics are computed
+    assert bvlc.dataset.name == "ilsvrc2012-val"
+    fetched = json.loads((pipe_b / "fetch" / "sources.json").read_text())
+    assert "ILSVRC2012_img_train.tar" not in {f["file"] for f in fetched["files"]}
+    with pytest.raises(ConfigError, match="no training split.*set batches: false"):
+        prepare(pipe_b / "fetch", pipe_b / "prepare", {**bvlc.prepare, "batches": True},
+                progress=False)
+    bvlc_prep = prepare(pipe_b / "fetch", pipe_b / "prepare", bvlc.prepare, progress=False)
     assert "batches" not in bvlc_prep          # ImageNet: no 2012 batch files prepared
-    summary = train_stage(bvlc, pipe / "fetch", pipe / "train", echo=lambda s: None)
+    assert not (pipe_b / "prepare" / "images" / "train").exists()
+    assert not (pipe_b / "prepare" / "mean.npy").exists()
+    assert not (pipe_b / "prepare" / "pca.json").exists()
+    assert bvlc_prep["train_images"] == 0 and bvlc_prep["test_images"] == 4
+    assert bvlc_prep["statistics"].startswith("none: the data set has no training split")
+    summary = train_stage(bvlc, pipe_b / "fetch", pipe_b / "train", echo=lambda s: None)
     assert summary["arch"] == "bvlc-alexnet" and summary["epochs"] == 0
     # Caffe's mean, not the prepare stage's: no comparison claimed either way
     assert summary["mean_image_matches_prepare"] == "not applicable"
-    doc = evaluate_stage(bvlc, pipe / "fetch", pipe / "train", pipe / "evaluate",
+    doc = evaluate_stage(bvlc, pipe_b / "fetch", pipe_b / "train", pipe_b / "evaluate",
                          progress=False, echo=lambda s: None)
     assert set(doc["modern"]) == {"views_1", "views_10"}
     wnids = sorted(w for _, w, _ in CLASSES)
     assert doc["classes"] == wnids
     # validation images 1, 2, 3, 19877 carry devkit ids 2, 3, 1, 3: in the port's order
     # (sorted wnid folders) one image of wnids[0], two of wnids[1], one of wnids[2]
-    confusion = json.loads((pipe / "plots" / "confusion.json").read_text())
+    confusion = json.loads((pipe_b / "plots" / "confusion.json").read_text())
     assert [c["actual"] for c in confusion] == [wnids[0], wnids[1], wnids[1], wnids[2]]
     assert {c["predicted"] for c in confusion} == {wnids[1]}
     for s in doc["modern"].values():      # right on the two images of wnids[1], exactly
@@ -128,19 +142,19 @@ def test_imagenet_2012_and_bvlc_run_with_no_manual_step(world, monkeypatch, http
     # the 2012 side: the bundled cfg is 1000 classes wide, this net 3; not run, and said
     assert doc["original"]["status"] == "skipped"
     assert "1000 outputs" in doc["original"]["why"] and "3 classes" in doc["original"]["why"]
-    metrics = json.loads((pipe / "metrics" / "evaluate.json").read_text())
+    metrics = json.loads((pipe_b / "metrics" / "evaluate.json").read_text())
     assert set(metrics["modern"]) == {"views_1", "views_10"} and "original" not in metrics
 
     lines: list[str] = []
-    ver = verify_stage(bvlc, pipe / "train", pipe / "verify", echo=lines.append)
+    ver = verify_stage(bvlc, pipe_b / "train", pipe_b / "verify", echo=lines.append)
     eq = ver["equivalence"]
     assert eq["passed"] is None and "fc6.weight is (16, 9216)" in eq["skipped"]
     assert "layers-bvlc-alexnet.cfg" in eq["skipped"]
     assert ver["verdict"].startswith("equivalence not checked")
-    vmetrics = json.loads((pipe / "metrics" / "verify.json").read_text())
+    vmetrics = json.loads((pipe_b / "metrics" / "verify.json").read_text())
     assert vmetrics["equivalence_passed"] is None
 
-    (md,) = [p for p in write_report(bvlc, pipe, tmp / "report") if p.suffix == ".md"]
+    (md,) = [p for p in write_report(bvlc, pipe_b, tmp / "report") if p.suffix == ".md"]
     text = md.read_text(encoding="utf-8")
     # reported figures of the weight set beside the reproduced ones
     assert "| test error, top-1 | 42.9% | 50.00% (1 view), 50.00% (10 views) |" in text
@@ -149,6 +163,8 @@ def test_imagenet_2012_and_bvlc_run_with_no_manual_step(world, monkeypatch, http
     sha1 = hashlib.sha1(model).hexdigest()
     assert "No training: the train stage imported `bvlc-alexnet`" in text and sha1 in text
     assert "| none: `bvlc-alexnet` imported |" in text
+    assert "Training-set statistics (mean image, colour PCA): none: the data set has no " \
+        "training split" in text
 
 
 def test_the_test_only_2012_batch_gives_the_ports_227_views(tmp_path):

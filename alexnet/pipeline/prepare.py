@@ -22,6 +22,10 @@ training used:
     the evaluate stage's 2012 side can read them. The training batches are shuffled once
     (seeded, as the 2012 batch files were); the test batch keeps the data set's order so
     that its predictions line up image by image with the port's.
+
+A data set with no training split (``ilsvrc2012-val``, for a profile that imports its
+weights) gets only ``dataset.json`` (and the image tree): there is nothing to compute the
+statistics from, and the imported net subtracts the mean it was trained with.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import numpy as np
 
 from alexnet.download import verify
 from alexnet.errors import ConfigError
+from alexnet.imagenet.prepare import SOURCE_NAMES as IMAGENET_SOURCES
 from alexnet.imagenet.prepare import prepare as imagenet_prepare
 from alexnet.io import staging_dir
 from alexnet.modern.augment import mean_image, rgb_pca
@@ -56,7 +61,8 @@ def to_columns(images: np.ndarray) -> np.ndarray:
 
 
 def load_fetched_dataset(fetched: str | Path, *, size: int | None, cache_dir: str | None = None,
-                         progress: bool = True, data: Path | None = None):
+                         progress: bool = True, data: Path | None = None,
+                         splits: tuple[str, ...] = ("train", "test")):
     """The fetched data set through the port's loader (decoded once, then cached).
 
     Every fetched file is checked against its pin again first (the manifest's checksums):
@@ -70,7 +76,7 @@ def load_fetched_dataset(fetched: str | Path, *, size: int | None, cache_dir: st
         for entry in fd.manifest["files"]:
             verify(fd.files[entry["file"]], pin_of(entry), progress=progress)
     return load_dataset(data or fd.data, size=size, cache_dir=cache_dir, md5=fd.md5,
-                        progress=progress), fd
+                        progress=progress, splits=splits), fd
 
 
 def imagenet_images(fd: FetchedData, out: Path, *, progress: bool = True) -> Path:
@@ -162,13 +168,25 @@ def prepare(fetched: str | Path, out: str | Path, settings: dict[str, Any], *,
     out = Path(out)
     images = None
     fd0 = read_fetched(fetched)
+    splits = data_splits(fd0)
+    if "train" not in splits and settings.get("batches", False):
+        raise ConfigError(f"data set {fd0.name!r} has no training split, so there are no "
+                          "2012 training batches to write; set batches: false",
+                          path=params_path, key=f"{key}.batches")
     if fd0.kind == "ilsvrc2012" and fd0.images is None:
         images = imagenet_images(fd0, out, progress=progress)
     ds, fd = load_fetched_dataset(fetched, size=size, cache_dir=cache_dir, progress=progress,
-                                  data=images)
+                                  data=images, splits=splits)
     with staging_dir(out) as staging:
         if images is not None:
             os.replace(images, staging / IMAGES_DIR)
+        if ds.train is None:
+            info = _dataset_info(ds, fd, mean=None)
+            info["statistics"] = ("none: the data set has no training split (imported "
+                                  "weights subtract the mean they were trained with)")
+            (staging / "dataset.json").write_text(json.dumps(info, indent=2) + "\n",
+                                                  encoding="utf-8")
+            return info
         mean = mean_image(ds.train.images)
         vals, vecs = rgb_pca(ds.train.images)
         np.save(staging / "mean.npy", mean, allow_pickle=False)
@@ -181,17 +199,7 @@ def prepare(fetched: str | Path, out: str | Path, settings: dict[str, Any], *,
             "space": "RGB, 0-255 pixel values of the training set",
         }
         (staging / "pca.json").write_text(json.dumps(pca, indent=2) + "\n", encoding="utf-8")
-        info: dict[str, Any] = {
-            "dataset": fd.name,
-            "kind": fd.kind,
-            "checksum": ds.source.get("checksum"),
-            "image_size": ds.image_size,
-            "classes": list(ds.classes),
-            "train_images": len(ds.train),
-            "test_images": len(ds.test) if ds.test is not None else 0,
-            "skipped_images": [list(s) for s in ds.skipped],
-            "mean_rgb": [float(v) for v in mean.reshape(-1, 3).mean(axis=0)],
-        }
+        info = _dataset_info(ds, fd, mean=mean)
         if settings.get("batches", False):
             info["batches"] = write_batches(
                 ds, staging / "batches", mean=mean, pca_vals=vals, pca_vecs=vecs,
@@ -199,4 +207,30 @@ def prepare(fetched: str | Path, out: str | Path, settings: dict[str, Any], *,
                 seed=int(settings.get("seed", 0)))
         (staging / "dataset.json").write_text(json.dumps(info, indent=2) + "\n",
                                               encoding="utf-8")
+    return info
+
+
+def data_splits(fd: FetchedData) -> tuple[str, ...]:
+    """The splits prepare reads: both, except for ILSVRC-2012 fetched without its
+    training archive (the ``ilsvrc2012-val`` data set of the imported-weights profile),
+    whose 138 GB of training images a net that is not trained here never needs."""
+    if fd.kind == "ilsvrc2012" and not any(name in IMAGENET_SOURCES["train"]
+                                           for name in fd.files):
+        return ("test",)
+    return ("train", "test")
+
+
+def _dataset_info(ds, fd: FetchedData, *, mean: np.ndarray | None) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "dataset": fd.name,
+        "kind": fd.kind,
+        "checksum": ds.source.get("checksum"),
+        "image_size": ds.image_size,
+        "classes": list(ds.classes),
+        "train_images": len(ds.train) if ds.train is not None else 0,
+        "test_images": len(ds.test) if ds.test is not None else 0,
+        "skipped_images": [list(s) for s in ds.skipped],
+    }
+    if mean is not None:
+        info["mean_rgb"] = [float(v) for v in mean.reshape(-1, 3).mean(axis=0)]
     return info

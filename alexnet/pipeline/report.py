@@ -299,6 +299,9 @@ def data_section(o: StageOutputs) -> list[Block]:
                             "party; its pixels differ slightly from the official files, and "
                             "errors measured on it can sit a little above figures reported "
                             "on the official files."))
+    if dataset.get("statistics"):
+        blocks.append(Block("p", f"Training-set statistics (mean image, colour PCA): "
+                            f"{dataset['statistics']}."))
     if dataset.get("skipped_images"):
         blocks.append(Block("p", f"{len(dataset['skipped_images'])} unreadable image(s) "
                             "were skipped."))

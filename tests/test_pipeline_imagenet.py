@@ -89,9 +89,10 @@ def test_imagenet_2012_and_bvlc_run_with_no_manual_step(world, monkeypatch, http
     assert not list(pipe.glob(".prepare-*"))   # the resumable scratch folders are gone
 
     pipe_b = tmp / "bvlc"
-    # imagenet-bvlc on the same files, in a pipeline folder of its own: fetch the pinned weights, import, evaluate,
-    # verify, report. fc8 has zero weights and one large bias: the net answers output 1
-    # for every image, which must be scored as the 2nd class in sorted-wnid order
+    # imagenet-bvlc on the same files, in a pipeline folder of its own: fetch the
+    # pinned weights, import, evaluate, verify, report. fc8 has zero weights and one
+    # large bias: the net answers output 1 for every image, which must be scored as the
+    # 2nd class in sorted-wnid order
     state = {k: v.clone() for k, v in BVLCNet("bvlc-alexnet", seed=5, hidden=16,
                                               num_classes=len(CLASSES)).state_dict().items()}
     state["fc8.weight"].zero_()

@@ -94,12 +94,16 @@ def prepare(params_path: str, profile: str | None, fetched: str, out: str,
               type=click.Path(file_okay=False), help="The stages' output folder.")
 @click.option("--out", default="runs/report", show_default=True,
               type=click.Path(file_okay=False))
-def report(params_path: str, profile: str | None, pipeline_dir: str, out: str) -> None:
+@click.option("--recorded", "recorded_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of recorded seeded runs (<arch>-seeds.json, as in "
+              "benchmarks/results): adds every CIFAR-10 net's error bars to the report.")
+def report(params_path: str, profile: str | None, pipeline_dir: str, out: str,
+           recorded_dir: str | None) -> None:
     """Markdown + HTML report: reported vs reproduced, curves, filters, confusion."""
     from alexnet.pipeline.report import write_report
 
     prof = _profile(params_path, profile)
-    paths = write_report(prof, pipeline_dir, out)
+    paths = write_report(prof, pipeline_dir, out, recorded_dir=recorded_dir)
     click.echo("report: " + ", ".join(str(p) for p in paths))
 
 

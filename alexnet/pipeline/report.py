@@ -34,7 +34,8 @@ from alexnet.original import shownet
 from alexnet.original.checkpoint import load_checkpoint
 from alexnet.pipeline.figures import Heatmap, LineChart, image_png
 from alexnet.pipeline.params import Profile
-from alexnet.pipeline.seeds import NOT_SWEPT_TEXT, mean_std_text, usable
+from alexnet.pipeline.recorded import recorded, runs_note
+from alexnet.pipeline.seeds import BAND_RULE, NOT_SWEPT_TEXT, mean_std_text, usable
 
 # --------------------------------------------------------------------------------------
 # Blocks
@@ -219,14 +220,17 @@ class StageOutputs:
                    seeds=_load(pipeline_dir / "seeds" / "seeds.json") or {})
 
 
-def build_blocks(profile: Profile, pipeline_dir: Path, figures: Path) -> list[Block]:
-    """The whole report, section by section; figures are written into ``figures``."""
+def build_blocks(profile: Profile, pipeline_dir: Path, figures: Path,
+                 recorded_dir: Path | None = None) -> list[Block]:
+    """The whole report, section by section; figures are written into ``figures``;
+    ``recorded_dir`` holds the results files of every CIFAR-10 net's seeded runs."""
     o = StageOutputs.load(pipeline_dir)
     return ([Block("h1", f"Reproduction report: {profile.name}"), Block("p", profile.about)]
             + reported_vs_reproduced(profile, o)
             + data_section(o)
             + training_section(o, figures)
             + seeds_section(o)
+            + recorded_section(recorded_dir)
             + evaluation_section(o, figures)
             + recreation_section(o)
             + verification_section(o)
@@ -389,6 +393,38 @@ def seeds_section(o: StageOutputs) -> list[Block]:
     return blocks
 
 
+def recorded_section(folder: Path | None) -> list[Block]:
+    """Every CIFAR-10 reproduction's recorded runs over seeds, beside its reported figure."""
+    if folder is None:
+        return []
+    entries = recorded(folder)
+    rows, sources = [], []
+    for e in entries:
+        rep = e["reported_top1_err"] if "summary" not in e else e["summary"][
+            "reported_top1_err"]
+        rep_text = pct(rep)
+        if "summary" not in e:
+            rows.append([f"`{e['arch']}`", rep_text, "-", "-", "-", e["note"]])
+            continue
+        for key, order in e["summary"]["orders"].items():
+            runs = [r for r in e["summary"]["runs"] if str(r.get("shuffle")) == key]
+            rows.append([f"`{e['arch']}`", rep_text, order["order"], mean_std_text(order),
+                         order["verdict"], runs_note(runs)])
+        meta = e["meta"]
+        sources.append(f"`{e['file']}`: " + " ".join(
+            f"{label}{str(meta.get(k) or '-').rstrip('.')}." for k, label in
+            (("what", ""), ("command", "Command: "), ("machine", "Machine: "))))
+    return [Block("h2", "Every CIFAR-10 net: recorded runs over seeds"),
+            Block("p", "Runs kept as results files in "
+                  f"`{folder}/` (made outside this pipeline run: on a CPU one run of 18pct "
+                  "takes hours, one of conv-local-11pct most of a day), summarised with the "
+                  f"statistics and band rule above ({BAND_RULE}). Unfinished runs are "
+                  "listed with their progress and never averaged."),
+            Block("table", header=["network", "reported", "data order", "mean ± sample std",
+                                   "verdict", "runs"], rows=rows),
+            Block("list", items=sources or ["-"])]
+
+
 def evaluation_section(o: StageOutputs, figures: Path) -> list[Block]:
     """The port on the whole test set: errors per view count, the confusion matrix."""
     ev = o.evaluate
@@ -528,13 +564,15 @@ def _verify_blocks(ver: dict[str, Any], doc: dict[str, Any], folder: Path) -> li
     return out
 
 
-def write_report(profile: Profile, pipeline_dir: str | Path, out: str | Path) -> list[Path]:
+def write_report(profile: Profile, pipeline_dir: str | Path, out: str | Path, *,
+                 recorded_dir: str | Path | None = None) -> list[Path]:
     """Build the report folder atomically; return the written documents."""
     pipeline_dir, out = Path(pipeline_dir), Path(out)
     with staging_dir(out) as staging:
         figures = staging / "figures"
         figures.mkdir()
-        blocks = build_blocks(profile, pipeline_dir, figures)
+        blocks = build_blocks(profile, pipeline_dir, figures,
+                              Path(recorded_dir) if recorded_dir is not None else None)
         (staging / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
         (staging / "report.html").write_text(
             render_html(blocks, figures, f"Reproduction report: {profile.name}"),

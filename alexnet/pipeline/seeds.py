@@ -123,10 +123,16 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         raise DataError(f"{path}: no `config` mapping; expected a run's metrics.json")
     cfg = m["config"]
     final = m.get("final") if isinstance(m.get("final"), dict) else {}
-    return {"run": str(run_dir), "arch": cfg.get("arch"), "seed": cfg.get("seed"),
-            "shuffle": cfg.get("shuffle"), "epochs": cfg.get("epochs"),
-            "top1_err": final.get("top1_err"), "views": final.get("views"),
-            "wall_s": m.get("wall_s"), "status": m.get("status")}
+    rows = [e for e in m.get("epochs") or [] if isinstance(e, dict)]
+    record = {"run": str(run_dir), "arch": cfg.get("arch"), "seed": cfg.get("seed"),
+              "shuffle": cfg.get("shuffle"), "epochs": cfg.get("epochs"),
+              "top1_err": final.get("top1_err"), "views": final.get("views"),
+              "wall_s": m.get("wall_s"), "status": m.get("status")}
+    if m.get("status") != "finished" and rows:
+        # how far an unfinished run got (never averaged: see usable)
+        record["epochs_done"] = len(rows)
+        record["last_test_top1_err"] = rows[-1].get("test_top1_err")
+    return record
 
 
 def read_results(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -189,6 +195,8 @@ def verdict(entry: dict[str, Any], reported: float | None) -> str:
     """One plain sentence about the reported figure and the seeded runs' band."""
     if reported is None:
         return "No figure is reported for this network, so there is nothing to compare."
+    if entry["n"] == 0:
+        return f"No finished run, so no verdict on the reported {100 * reported:.2f}%."
     if entry["std"] is None:
         return (f"Only {entry['n']} usable run(s): no spread, so no verdict on the reported "
                 f"{100 * reported:.2f}%.")

@@ -417,8 +417,8 @@ def recorded_section(folder: Path | None) -> list[Block]:
     return [Block("h2", "Every CIFAR-10 net: recorded runs over seeds"),
             Block("p", "Runs kept as results files in "
                   f"`{folder}/` (made outside this pipeline run: on a CPU one run of 18pct "
-                  "takes hours, one of conv-local-11pct most of a day), summarised with the "
-                  f"statistics and band rule above ({BAND_RULE}). Unfinished runs are "
+                  "takes hours, one of conv-local-11pct most of a day), summarised with the seeds "
+                  f"stage's statistics and band rule ({BAND_RULE}). Unfinished runs are "
                   "listed with their progress and never averaged."),
             Block("table", header=["network", "reported", "data order", "mean ± sample std",
                                    "verdict", "runs"], rows=rows),

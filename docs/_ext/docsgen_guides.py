@@ -4,6 +4,7 @@
 * the verifier's command line (its ``--help``), once the command is registered;
 * the pipeline stages of ``dvc.yaml``, once it exists;
 * the metrics of the bundled runs (``verify/bundled/*metrics*.json``);
+* every CIFAR-10 net's recorded runs over seeds (``benchmarks/results/*-seeds.json``);
 * the verifier's tolerance table, read from the module that defines it.
 """
 
@@ -137,12 +138,27 @@ def tolerances() -> str:
     return "\n".join(parts)
 
 
+def recorded_seeds() -> str:
+    """Every CIFAR-10 net's recorded runs over seeds: the report's own section, rendered
+    from ``benchmarks/results/<net>-seeds.json`` (one renderer, one set of files)."""
+    try:
+        report = importlib.import_module("alexnet.pipeline.report")
+    except ImportError:
+        return not_available("the recorded runs over seeds.",
+                             "They are rendered by `alexnet.pipeline.report`.")
+    blocks = report.recorded_section(ROOT / "benchmarks" / "results")
+    # the report names the folder it was given; here, the repository's
+    text = report.render_markdown(blocks[1:])
+    return text.replace(f"`{ROOT / 'benchmarks' / 'results'}/`", "`benchmarks/results/`")
+
+
 def generate(out: Output) -> None:
     for name, func in (
         ("guide-fetch.md", fetch_output),
         ("guide-verify-command.md", verify_command),
         ("guide-pipeline.md", pipeline),
         ("bundled-metrics.md", bundled_metrics),
+        ("recorded-seeds.md", recorded_seeds),
         ("verify-tolerances.md", tolerances),
     ):
         out.write_text(f"fragments/{name}", func())

@@ -29,10 +29,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from click.testing import CliRunner
 from fixtures.caffemodel import caffe_net
 from fixtures.ilsvrc import CLASSES, write_archives
 
 from alexnet import registry
+from alexnet.cli import cli
 from alexnet.errors import ConfigError, DataError
 from alexnet.modern.augment import Augmenter
 from alexnet.modern.caffenets import BVLCNet
@@ -117,7 +119,12 @@ def test_imagenet_2012_and_bvlc_run_with_no_manual_step(world, monkeypatch, http
     with pytest.raises(ConfigError, match="no training split.*set batches: false"):
         prepare(pipe_b / "fetch", pipe_b / "prepare", {**bvlc.prepare, "batches": True},
                 progress=False)
-    bvlc_prep = prepare(pipe_b / "fetch", pipe_b / "prepare", bvlc.prepare, progress=False)
+    res = CliRunner().invoke(cli, ["prepare", "--params", str(params), "--profile",
+                                   "imagenet-bvlc", "--fetched", str(pipe_b / "fetch"),
+                                   "--out", str(pipe_b / "prepare"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "0 training and 4 test images at 256x256; no training-set statistics" in res.output
+    bvlc_prep = json.loads((pipe_b / "prepare" / "dataset.json").read_text())
     assert "batches" not in bvlc_prep          # ImageNet: no 2012 batch files prepared
     assert not (pipe_b / "prepare" / "images" / "train").exists()
     assert not (pipe_b / "prepare" / "mean.npy").exists()

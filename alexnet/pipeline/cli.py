@@ -80,9 +80,10 @@ def prepare(params_path: str, profile: str | None, fetched: str, out: str,
     info = run(fetched, out, prof.prepare, params_path=params_path,
                key=f"profiles.{prof.name}.prepare", cache_dir=cache_dir, progress=progress)
     b = info.get("batches")
+    stats = ("mean RGB " + ", ".join(f"{v:.1f}" for v in info["mean_rgb"])
+             if "mean_rgb" in info else "no training-set statistics (no training split)")
     click.echo(f"{out}: {info['train_images']} training and {info['test_images']} test "
-               f"images at {info['image_size']}x{info['image_size']}; mean RGB "
-               + ", ".join(f"{v:.1f}" for v in info["mean_rgb"])
+               f"images at {info['image_size']}x{info['image_size']}; {stats}"
                + (f"; 2012 batches {b['train_range']} (train), {b['test_range']} (test)"
                   if b else ""))
 

@@ -78,6 +78,10 @@ def test_a_bad_results_file_is_one_line_naming_it(tmp_path):
     with pytest.raises(DataError, match="empty `runs` list") as info:
         recorded(tmp_path)
     assert str(p) in str(info.value) and "\n" not in str(info.value)
+    p.write_text(json.dumps({"arch": "cifar10-80sec", "runs": [_finished(0, 0.2)]}))
+    with pytest.raises(DataError, match="holds the runs of cifar10-18pct") as info:
+        recorded(tmp_path)
+    assert str(p) in str(info.value)
     p.write_text("{not json")
     with pytest.raises(DataError, match="not valid JSON") as info:
         recorded(tmp_path)

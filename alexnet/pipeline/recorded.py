@@ -57,15 +57,18 @@ def recorded(folder: str | Path) -> list[dict[str, Any]]:
     entries = []
     for arch in cifar_reproductions():
         path = results_file(folder, arch)
+        entry: dict[str, Any] = {"arch": arch, "file": None,
+                                 "reported_top1_err": reported_summary(arch).get("top1_err")}
         if not path.is_file():
-            entries.append({"arch": arch, "file": None,
-                            "reported_top1_err": reported_summary(arch).get("top1_err"),
-                            "note": f"no recorded runs ({path.name} absent)"})
+            entries.append({**entry, "note": f"no recorded runs ({path.name} absent)"})
             continue
         runs, meta = read_results(path)
+        if meta.get("arch") not in (None, arch):
+            raise DataError(f"{path}: `arch` is {meta['arch']!r}; a file of this name "
+                            f"holds the runs of {arch}")
         if not runs:
             raise DataError(f"{path}: an empty `runs` list; expected the recorded runs of "
                             f"{arch}")
-        entries.append({"arch": arch, "file": path.name, "meta": meta,
+        entries.append({**entry, "file": path.name, "meta": meta,
                         "summary": summarise(runs, arch)})
     return entries

@@ -400,9 +400,7 @@ def recorded_section(folder: Path | None) -> list[Block]:
     entries = recorded(folder)
     rows, sources = [], []
     for e in entries:
-        rep = e["reported_top1_err"] if "summary" not in e else e["summary"][
-            "reported_top1_err"]
-        rep_text = pct(rep)
+        rep_text = pct(e["reported_top1_err"])
         if "summary" not in e:
             rows.append([f"`{e['arch']}`", rep_text, "-", "-", "-", e["note"]])
             continue

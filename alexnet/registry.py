@@ -299,13 +299,6 @@ def reported(arch_name: str) -> tuple[Figure, ...]:
     return spec.reported if spec is not None else ()
 
 
-def cifar_reproductions() -> tuple[str, ...]:
-    """The CIFAR-10 nets this project reproduces: those with a recipe and a reported
-    figure (the 2011 release's 80sec, 18pct and conv-local-11pct), in registry order."""
-    return tuple(a.name for a in _ARCH_LIST
-                 if a.classes == 10 and a.recipe is not None and a.reported)
-
-
 def judged_figures() -> dict[str, list[Figure]]:
     """Architecture -> the reported figures that carry a band (what the verifier judges)."""
     out: dict[str, list[Figure]] = {}

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from alexnet import registry
 from alexnet.cli import cli
 from alexnet.errors import DataError
-from alexnet.pipeline.recorded import recorded, results_file, runs_note
+from alexnet.pipeline.recorded import cifar_reproductions, recorded, results_file, runs_note
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,7 +36,7 @@ def _finished(seed: int, err: float, shuffle: str = "once") -> dict:
 
 
 def test_the_cifar_reproductions_are_the_three_2011_nets():
-    assert registry.cifar_reproductions() == (
+    assert cifar_reproductions() == (
         "cifar10-80sec", "cifar10-18pct", "cifar10-conv-local-11pct")
 
 
@@ -51,7 +50,7 @@ def test_summaries_progress_and_absent_files(tmp_path):
         {"seed": 2, "shuffle": "once", "status": "finished", "top1_err": math.nan},
         {"seed": 3, "shuffle": "once", "status": "missing", "top1_err": None}])
     by_arch = {e["arch"]: e for e in recorded(tmp_path)}
-    assert list(by_arch) == list(registry.cifar_reproductions())
+    assert list(by_arch) == list(cifar_reproductions())
 
     once = by_arch["cifar10-80sec"]["summary"]["orders"]["once"]
     # exact: the same stdlib statistics as the seeds stage, on three known errors
@@ -90,7 +89,7 @@ def test_a_bad_results_file_is_one_line_naming_it(tmp_path):
 
 def test_the_committed_results_cover_every_cifar_net():
     entries = recorded(REPO / "benchmarks" / "results")
-    assert [e["arch"] for e in entries] == list(registry.cifar_reproductions())
+    assert [e["arch"] for e in entries] == list(cifar_reproductions())
     for e in entries:
         assert "summary" in e, e["note"]
         assert e["meta"]["what"] and e["meta"]["command"] and e["meta"]["machine"]

@@ -19,7 +19,14 @@ from typing import Any
 
 from alexnet.errors import DataError
 from alexnet.pipeline.seeds import read_results, summarise, usable
-from alexnet.registry import cifar_reproductions, reported_summary
+from alexnet.registry import ARCHS, reported_summary
+
+
+def cifar_reproductions() -> tuple[str, ...]:
+    """The CIFAR-10 nets this project reproduces: those of the registry with a recipe and
+    a reported figure (the 2011 release's 80sec, 18pct and conv-local-11pct)."""
+    return tuple(a.name for a in ARCHS.values()
+                 if a.classes == 10 and a.recipe is not None and a.reported)
 
 
 def results_file(folder: str | Path, arch: str) -> Path:

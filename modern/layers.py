@@ -396,41 +396,81 @@ class ContrastNorm(ResponseNorm):
 # --------------------------------------------------------------------------------------
 
 
+def _window_range(img: int, d: int, stride: int, before: int, outputs: int
+                  ) -> tuple[int, int, int]:
+    """For window offset ``d``: (first output, count, first image index) of the windows
+    whose element ``d`` lies inside the image (windows start ``before`` pixels out)."""
+    first = max(0, -((d - before) // stride))            # ceil((before - d) / stride)
+    last = min(outputs - 1, (img - 1 - d + before) // stride)
+    return first, last - first + 1, first * stride + d - before
+
+
 class _MaxPoolAllTiesFunction(torch.autograd.Function):
     """Max pooling whose backward gives a window's gradient to EVERY input equal to its
     maximum, as the 2012 kernel does (docs/reference/kernels.md#kernels-torch-pool),
     not to one of them as ``F.max_pool2d`` does.
 
-    ``x`` is already padded (with -inf) so that every one of the ``outputs`` windows per
-    axis, ``[o * stride, o * stride + size)``, lies inside it. The backward pass visits
-    the ``size**2`` window offsets: for each, the strided slice of ``x`` holding that
-    offset of every window is compared with the pooled values, and the output gradient
-    is added where they are equal (overlapping windows add up, as in 2012).
+    ``outputs`` windows per axis, window ``o`` covering ``[o * stride - before,
+    o * stride - before + size)`` of the image; the parts outside it are ignored (-inf).
+    The backward pass visits the ``size**2`` window offsets in order: for each, the
+    strided slice of ``x`` holding that offset of every window is compared with the
+    pooled values, and the output gradient is added where they are equal (overlapping
+    windows add up, as in 2012, in the same order for every input). The slices are read
+    from one contiguous copy per column offset, so each comparison runs over whole rows:
+    strided comparisons cost about five times as much, and the 2012 rule used to take
+    40% of a CIFAR training step on a CPU (benchmarks/bench_pool_ties.py). The result is
+    bit for bit what comparing against a -inf-padded input gives.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, size: int, stride: int, outputs: int) -> Tensor:
-        y = F.max_pool2d(x, size, stride)
-        if y.shape[-1] != outputs or y.shape[-2] != outputs:
-            y = y[..., :outputs, :outputs].clone()  # not a view: callers may ReLU in place
-        # y is not saved (an in-place ReLU may change it); backward pools x again
-        ctx.save_for_backward(x)
-        ctx.geom = (size, stride, outputs)
+    def forward(ctx, x: Tensor, size: int, stride: int, outputs: int, before: int,
+                after: int) -> Tensor:
+        img = x.shape[-1]
+        y = None
+        if before == 0 and stride <= size and outputs == pool_output_size(
+                img, size=size, stride=stride):
+            y = F.max_pool2d(x, size, stride, ceil_mode=True)  # windows clipped = -inf pad
+            if y.shape[-1] != outputs:
+                y = None
+        if y is None:
+            pad = (before, after, before, after)
+            y = F.max_pool2d(F.pad(x, pad, value=-math.inf), size, stride)
+            y = y[..., :outputs, :outputs]
+        y = y.contiguous(memory_format=_memory_format(x))
+        # a copy of y is kept: callers may apply an in-place ReLU to the returned tensor
+        ctx.save_for_backward(x, y.clone())
+        ctx.geom = (size, stride, outputs, before)
         return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, gy: Tensor) -> tuple[Tensor, None, None, None]:
-        (x,) = ctx.saved_tensors
-        size, stride, outputs = ctx.geom
-        y = F.max_pool2d(x, size, stride)[..., :outputs, :outputs]
+    def backward(ctx, gy: Tensor) -> tuple[Tensor, None, None, None, None, None]:
+        x, y = ctx.saved_tensors
+        size, stride, outputs, before = ctx.geom
+        img = x.shape[-1]
+        fmt = _memory_format(x)
+        ranges = [_window_range(img, d, stride, before, outputs) for d in range(size)]
+        cols = [x[..., :, c0:c0 + stride * (n - 1) + 1:stride].contiguous(memory_format=fmt)
+                if n > 0 else None for _, n, c0 in ranges]
         gx = torch.zeros_like(x)
-        span = stride * (outputs - 1) + 1
-        for dy in range(size):
-            for dx in range(size):
-                win = (..., slice(dy, dy + span, stride), slice(dx, dx + span, stride))
-                gx[win] += torch.where(x[win] == y, gy, 0.0)
-        return gx, None, None, None
+        for oy, ny, r0 in ranges:
+            if ny <= 0:
+                continue
+            rows = slice(r0, r0 + stride * (ny - 1) + 1, stride)
+            for (ox, nx, c0), col in zip(ranges, cols, strict=True):
+                if nx <= 0:
+                    continue
+                out = (..., slice(oy, oy + ny), slice(ox, ox + nx))
+                tied = col[..., rows, :] == y[out]
+                gx[..., rows, c0:c0 + stride * (nx - 1) + 1:stride] += torch.where(
+                    tied, gy[out], 0.0)
+        return gx, None, None, None, None, None
+
+
+def _memory_format(x: Tensor) -> torch.memory_format:
+    return (torch.channels_last if x.dim() == 4 and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last)
+            else torch.contiguous_format)
 
 
 def pool2012(
@@ -464,8 +504,7 @@ def pool2012(
     left, right = pool_padding(img, size=size, stride=stride, start=start, outputs=outputs)
     pad = (left, right, left, right)
     if all_ties:
-        return _MaxPoolAllTiesFunction.apply(F.pad(x, pad, value=-math.inf), size, stride,
-                                             outputs)
+        return _MaxPoolAllTiesFunction.apply(x, size, stride, outputs, left, right)
     if mode == "max":
         y = F.max_pool2d(F.pad(x, pad, value=-math.inf), size, stride)
     elif mode == "avg":

@@ -404,6 +404,62 @@ def test_max_pool_all_ties_equals_torch_without_ties(img, size, stride, start, o
     torch.testing.assert_close(grads["all"][1], grads["one"][1], rtol=1e-12, atol=0)
 
 
+def _all_ties_reference(x, size, stride, start, outputs):
+    """The 2012 rule written plainly: pad with -inf, compare every window offset's strided
+    slice with the pooled value, add in offset order (the order the port must keep)."""
+    from alexnet.geometry import pool_output_size, pool_padding
+
+    x = x[..., start:, start:] if start > 0 else x
+    img = x.shape[-1]
+    outputs = outputs or pool_output_size(img, size=size, stride=stride,
+                                          start=min(start, 0))
+    before, after = pool_padding(img, size=size, stride=stride, start=min(start, 0),
+                                 outputs=outputs)
+    xp = torch.nn.functional.pad(x.detach(), (before, after, before, after),
+                                 value=-math.inf)
+    y = torch.nn.functional.max_pool2d(xp, size, stride)[..., :outputs, :outputs]
+
+    def backward(gy):
+        gx = torch.zeros_like(xp)
+        span = stride * (outputs - 1) + 1
+        for dy in range(size):
+            for dx in range(size):
+                win = (..., slice(dy, dy + span, stride), slice(dx, dx + span, stride))
+                gx[win] += torch.where(xp[win] == y, gy, 0.0)
+        return gx[..., before:before + img, before:before + img]
+    return y, backward
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("img, size, stride, start, outputs", [
+    (32, 3, 2, 0, 0), (16, 3, 2, 0, 0), (8, 3, 2, 0, 0), (9, 3, 2, 0, 0), (10, 3, 2, 1, 4),
+    (7, 2, 2, 0, 4), (12, 3, 3, 0, 0), (11, 2, 3, 0, 0), (13, 3, 2, 0, 8), (9, 3, 2, -1, 0),
+])
+def test_max_pool_all_ties_is_bitwise_the_padded_rule(img, size, stride, start, outputs,
+                                                      channels_last):
+    # float32 values on a coarse grid (many exact ties, zeros as after a ReLU): the fast
+    # backward must give exactly the bits of the plain padded loop, since training runs
+    # recorded in dvc.lock were made with it
+    from alexnet.modern.layers import pool2012
+
+    g = torch.Generator().manual_seed(img * 100 + size * 10 + stride)
+    x = torch.relu(torch.randint(-3, 4, (4, 8, img, img), generator=g).float() * 0.5)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    y = pool2012(x, "max", size, stride, start, outputs, ties="all")
+    gy = torch.randn(y.shape, generator=g)
+    (gx,) = torch.autograd.grad(y, x, gy)
+    y_ref, backward = _all_ties_reference(x, size, stride, start, outputs)
+    assert torch.equal(y.detach(), y_ref)
+    ref = backward(gy)
+    if start > 0:
+        ref = torch.nn.functional.pad(ref, (start, 0, start, 0))
+    assert gx.shape == x.shape
+    # equal as bit patterns too (torch.equal alone would let -0.0 pass for 0.0)
+    assert torch.equal(gx.contiguous().view(torch.int32), ref.contiguous().view(torch.int32))
+
+
 def test_code_nets_use_the_2012_tie_rule_and_the_paper_variant_torchs():
     from alexnet.modern.build import build_model
 

@@ -22,14 +22,21 @@ from alexnet.io import atomic_write_text
 
 
 def topk_credit(probs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Per-case credit in [0, 1] for "the true class is among the top k" (ties fractional)."""
+    """Per-case credit in [0, 1] for "the true class is among the top k" (ties fractional).
+
+    A case whose probabilities are not all finite gets no credit: NaN compares false with
+    everything, so it would otherwise count as having no rival and score as right, and a
+    failed computation must never make an error rate look good.
+    """
     probs = np.asarray(probs)
     labels = np.asarray(labels, dtype=np.int64)
     p_true = probs[np.arange(probs.shape[0]), labels][:, None]
     bigger = (probs > p_true).sum(axis=1)
     equal = (probs == p_true).sum(axis=1)
     slots = k - bigger
-    credit = np.where(slots <= 0, 0.0, np.where(equal <= slots, 1.0, slots / equal))
+    share = np.divide(slots, equal, out=np.zeros(len(slots)), where=equal > 0)
+    credit = np.where(slots <= 0, 0.0, np.where(equal <= slots, 1.0, share))
+    credit[~np.isfinite(probs).all(axis=1)] = 0.0
     return credit.astype(np.float64)
 
 

@@ -22,6 +22,17 @@ def test_fractional_ties_as_the_2012_kernels():
     assert topk_credit(p, y, 4).tolist() == [1.0, 1.0, 1.0]
 
 
+def test_a_non_finite_case_gets_no_credit(recwarn):
+    # NaN compares false with everything: without the rule, a NaN row has "no rival" and
+    # would count as right, making a failed computation look like a perfect score
+    p = np.array([[np.nan] * 4, [0.7, np.nan, 0.2, 0.1], [0.7, np.inf, 0.2, 0.1],
+                  [0.7, 0.1, 0.1, 0.1]])
+    y = np.array([0, 0, 0, 0])
+    for k in (1, 2, 4):
+        assert topk_credit(p, y, k).tolist() == [0.0, 0.0, 0.0, 1.0]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_score_reports_errors_and_loss():
     p = np.full((2, 10), 0.1, np.float32)
     r = score(p, np.array([3, 4]))

@@ -426,15 +426,10 @@ class _MaxPoolAllTiesFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, size: int, stride: int, outputs: int, before: int,
-                after: int) -> Tensor:
-        img = x.shape[-1]
-        y = None
-        if before == 0 and stride <= size and outputs == pool_output_size(
-                img, size=size, stride=stride):
-            y = F.max_pool2d(x, size, stride, ceil_mode=True)  # windows clipped = -inf pad
-            if y.shape[-1] != outputs:
-                y = None
-        if y is None:
+                after: int, ceil: bool) -> Tensor:
+        if ceil:  # pool2012's fast-path geometry: clipped windows are the -inf padding
+            y = F.max_pool2d(x, size, stride, ceil_mode=True)
+        else:
             pad = (before, after, before, after)
             y = F.max_pool2d(F.pad(x, pad, value=-math.inf), size, stride)
             y = y[..., :outputs, :outputs]
@@ -446,7 +441,7 @@ class _MaxPoolAllTiesFunction(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, gy: Tensor) -> tuple[Tensor, None, None, None, None, None]:
+    def backward(ctx, gy: Tensor) -> tuple[Tensor, None, None, None, None, None, None]:
         x, y = ctx.saved_tensors
         size, stride, outputs, before = ctx.geom
         img = x.shape[-1]
@@ -467,7 +462,7 @@ class _MaxPoolAllTiesFunction(torch.autograd.Function):
                 # gy * tied, not where(tied, gy, 0): three times as fast here, and the
                 # -0.0 it gives for a negative gy that is not tied adds as +0.0 does
                 gx[..., rows, c0:c0 + stride * (nx - 1) + 1:stride] += gy[out] * tied
-        return gx, None, None, None, None, None
+        return gx, None, None, None, None, None, None
 
 
 def _memory_format(x: Tensor) -> torch.memory_format:
@@ -507,7 +502,8 @@ def pool2012(
     left, right = pool_padding(img, size=size, stride=stride, start=start, outputs=outputs)
     pad = (left, right, left, right)
     if all_ties:
-        return _MaxPoolAllTiesFunction.apply(x, size, stride, outputs, left, right)
+        return _MaxPoolAllTiesFunction.apply(x, size, stride, outputs, left, right,
+                                             left == 0 and outputs == default)
     if mode == "max":
         y = F.max_pool2d(F.pad(x, pad, value=-math.inf), size, stride)
     elif mode == "avg":

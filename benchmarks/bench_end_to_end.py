@@ -1,6 +1,7 @@
 """End to end: the 80sec recipe's wall time, the port against a plain PyTorch loop.
 
     .venv/bin/python benchmarks/bench_end_to_end.py [--quick] [--data PATH] [--json PATH]
+        [--device cuda]
 
 What ``bench_train.py`` measures per minibatch, this measures for a whole run, from
 reading the prepared (decoded) data to the final test error, so that everything a user
@@ -30,6 +31,9 @@ cifar10-jpg.tar.gz`` or the ``shared/datasets`` folder beside the checkout, foun
 way ``alexnet verify`` finds it), or ``--data``. Absent data: one line, exit 0 (nothing
 measured). The data set is decoded into the cache (``--cache``) before anything is timed.
 ``--quick`` trains one epoch on a stratified subset (a smoke test, not a figure).
+``--device cuda`` puts both sides on the GPU (the port as ``alexnet train --device cuda``
+runs; the plain loop moves each minibatch there and synchronises before the clock stops);
+a device the machine lacks is one line and exit 2, before anything is decoded.
 Figures depend on what else runs on the machine; the load average is printed with them.
 """
 
@@ -57,6 +61,7 @@ from alexnet.errors import AlexNetError
 from alexnet.io import atomic_write_json
 from alexnet.modern.allocator import tune_allocator
 from alexnet.modern.data import Split, load_dataset
+from alexnet.modern.device import resolve_device
 from alexnet.modern.subset import stratified_subset
 from alexnet.modern.train import TrainConfig, train
 from alexnet.modern.update import load_schedule
@@ -91,7 +96,7 @@ def run_port(p: dict) -> dict:
         cfg = TrainConfig(arch=ARCH, data=p["data"], out=str(Path(tmp) / "run"),
                           epochs=p["epochs"], seed=p["seed"], cache_dir=p["cache"],
                           limit_train=p["limit_train"], limit_test=p["limit_test"],
-                          progress=False)
+                          device=p["device"], progress=False)
         c0, t0 = timing.cpu_seconds(), time.perf_counter()
         res = train(cfg, log=lambda line: print(line, file=sys.stderr))
         wall, cpu = time.perf_counter() - t0, timing.cpu_seconds() - c0
@@ -106,7 +111,7 @@ def run_port(p: dict) -> dict:
             "test_s": sum(e["eval_s"] for e in epochs),
             "test_passes": len(epochs), "final_top1_err": final.get("top1_err"),
             "final_loss": epochs[-1]["train_loss"] if epochs else None,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "device": str(resolve_device(p["device"]))}
 
 
 def _init_2011(model: nn.Sequential, layers: dict) -> None:
@@ -145,19 +150,21 @@ def run_plain(p: dict) -> dict:
 
     train_split, test_split = _splits(p["data"], p["cache"], p["seed"], p["limit_train"],
                           p["limit_test"])
+    device = resolve_device(p["device"])
     x_train = torch.from_numpy(np.array(train_split.images))  # N, H, W, 3 uint8
     y_train = torch.from_numpy(np.asarray(train_split.labels, np.int64))
-    mean = x_train.float().mean(0)
+    mean = x_train.float().mean(0).to(device)
     torch.manual_seed(p["seed"])
     model = bench_train.eager_cifar80sec()
-    _init_2011(model, layers)
+    _init_2011(model, layers)  # drawn on the CPU, as the port draws them, then moved
+    model.to(device)
     opt = bench_train.PlainUpdate2012(_groups(model, layers))
     order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(p["seed"]))
     loader = DataLoader(TensorDataset(x_train, y_train), batch_size=p["batch"],
                         sampler=order.tolist())  # shuffled once: the 2011 data order
 
     def prepare(xb: torch.Tensor) -> torch.Tensor:
-        return (xb.float() - mean).permute(0, 3, 1, 2).contiguous()
+        return (xb.to(device).float() - mean).permute(0, 3, 1, 2).contiguous()
 
     seen, loss_v = 0, float("nan")
     t_train = time.perf_counter()
@@ -166,7 +173,7 @@ def run_plain(p: dict) -> dict:
             g["eps"] = schedule.eps_for(g["base_eps"], g["layer"], g["name"], g["kind"], epoch)
         model.train()
         for xb, yb in loader:
-            loss = F.cross_entropy(model(prepare(xb)), yb)
+            loss = F.cross_entropy(model(prepare(xb)), yb.to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -174,6 +181,8 @@ def run_plain(p: dict) -> dict:
         loss_v = float(loss)
         if not math.isfinite(loss_v):
             break  # reported as diverged: no error figure below
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # the epochs' kernels have run, not only been queued
     train_s = time.perf_counter() - t_train
 
     t_test = time.perf_counter()
@@ -183,7 +192,7 @@ def run_plain(p: dict) -> dict:
     y_test = torch.from_numpy(np.asarray(test_split.labels, np.int64))
     with torch.no_grad():
         for xb, yb in DataLoader(TensorDataset(x_test, y_test), batch_size=256):
-            wrong += int((model(prepare(xb)).argmax(1) != yb).sum())
+            wrong += int((model(prepare(xb)).argmax(1).cpu() != yb).sum())
     test_s = time.perf_counter() - t_test
     wall, cpu = time.perf_counter() - t0, timing.cpu_seconds() - c0
     ok = math.isfinite(loss_v)
@@ -191,7 +200,7 @@ def run_plain(p: dict) -> dict:
             "cpu_s": cpu, "epochs": epochs, "train_images": seen, "train_s": train_s,
             "test_s": test_s, "test_passes": 1,
             "final_top1_err": wrong / len(y_test) if ok else None, "final_loss": loss_v,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "device": str(device)}
 
 
 WORKERS = {"port": run_port, "plain": run_plain}
@@ -224,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{QUICK['limit_train']} train / {QUICK['limit_test']} test images")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads per worker (default: torch's choice)")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu, cuda, cuda:N or auto, for both sides (default: cpu)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     ap.add_argument("--params", help=argparse.SUPPRESS)
@@ -240,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     try:
+        resolve_device(args.device)  # a device this machine lacks: one line, before any work
         data = find_cifar(args.data)
     except AlexNetError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -252,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch != 128:
         ap.error("--batch: the port is measured as `alexnet train` runs it, at batch 128")
     params = {"data": str(data), "cache": args.cache, "seed": args.seed, "batch": args.batch,
-              "epochs": args.epochs, "limit_train": None, "limit_test": None}
+              "epochs": args.epochs, "limit_train": None, "limit_test": None,
+              "device": args.device}
     if args.quick:
         params.update({k: v for k, v in QUICK.items() if k != "epochs" or args.epochs is None})
 

@@ -39,6 +39,7 @@ def test_quick_run_measures_both_sides(tmp_path, make_image_folder):
         assert side["images_per_s"] == side["train_images"] / side["wall_s"]
         assert 0.0 <= side["final_top1_err"] <= 1.0
         assert side["train_s"] + side["test_s"] <= side["wall_s"]
+        assert side["device"] == "cpu"
     assert res["port"]["test_passes"] == 1  # one epoch: one per-epoch test, also the final
     assert math.isclose(res["ratio_port_plain"], res["port"]["wall_s"] / res["plain"]["wall_s"])
     assert "port/plain wall time" in r.stdout
@@ -60,3 +61,15 @@ def test_missing_data_path_is_exit_2(tmp_path):
     r = _run(["--quick", "--data", str(tmp_path / "nowhere.tar.gz")], tmp_path)
     assert r.returncode == 2
     assert "nowhere.tar.gz" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_device_this_machine_lacks_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    bench = importlib.import_module("bench_end_to_end")
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: False)
+    decoded = []
+    monkeypatch.setattr(bench, "load_dataset", lambda *a, **k: decoded.append(a))
+    assert bench.main(["--quick", "--device", "cuda", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--device cuda" in err and "no CUDA device" in err
+    assert not decoded  # refused before any work

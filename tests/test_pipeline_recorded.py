@@ -97,6 +97,10 @@ def test_the_committed_results_cover_every_cifar_net():
             assert not str(r.get("run", "")).startswith("/")
     eighty = entries[0]["summary"]["orders"]
     assert eighty["once"]["n"] >= 5 and eighty["epoch"]["n"] >= 5   # the minimum
+    eighteen = entries[1]["summary"]
+    assert eighteen["orders"]["once"]["n"] >= 3 and eighteen["orders"]["once"]["std"] > 0
+    for r in eighteen["runs"]:  # every finished run is the full recipe
+        assert r["status"] != "finished" or r["epochs"] == 140, r
 
 
 def test_the_report_shows_the_section_only_when_asked(tmp_path):

@@ -11,16 +11,18 @@
 #   QUICK=1          a smoke run: fewer kernel repetitions, one epoch on a subset
 #   ALLOW_CPU=1      go on without a GPU (to try the script itself on a CPU machine)
 #
-# Steps, each under its own time limit, so that one that hangs cannot eat the others':
-#   1. the machine: nvidia-smi, torch, nvcc                      -> OUT/machine.txt
-#   2. this checkout installed into PYTHON without the network (only if it does not
-#      import already): pip --no-deps --no-index --no-build-isolation -e .
-#   3. the kernels built by nvcc (`alexnet cuda build`)          -> OUT/cuda-build.txt
-#   4. the kernel tests, now with the GPU half                   -> OUT/cuda-tests.txt, .xml
-#   5. each kernel on AlexNet's shapes at batch 128 against cuDNN fp32, TF32 off
-#      (benchmarks/bench_kernels.py)                             -> OUT/kernels.json
-#   6. the cifar10-80sec recipe on the GPU, the port against a plain PyTorch loop
-#      (benchmarks/bench_end_to_end.py --device cuda)            -> OUT/end-to-end-80sec.json
+# The machine (commit, nvidia-smi, nvcc, torch) goes to OUT/machine.txt; then steps, each
+# under its own time limit so that one that hangs cannot eat the others', each step's
+# output also in OUT/<step>.txt (eight files at most in all, what a lent machine returns):
+#   install     this checkout into PYTHON without the network, only if it does not import
+#               already (pip --no-deps --no-index --no-build-isolation -e .)
+#   cuda-build  the kernels built by nvcc (`alexnet cuda build`)
+#   cuda-tests  the kernel tests, now with their GPU half
+#   kernels     each kernel on AlexNet's shapes at batch 128 against cuDNN fp32, TF32 off
+#               (benchmarks/bench_kernels.py)                -> also OUT/kernels.json
+#   end-to-end  the cifar10-80sec recipe on the GPU, the port against a plain PyTorch
+#               loop (benchmarks/bench_end_to_end.py --device cuda) -> also
+#               OUT/end-to-end-80sec.json
 # A failed step is reported and the next one runs. Exit status: the number of failed steps.
 set -u -o pipefail
 
@@ -53,42 +55,40 @@ else
 fi
 
 failed=0
-step() {  # step NAME SECONDS COMMAND...: run it under a limit, say how it ended
+step() {  # step NAME SECONDS COMMAND...: run it under a limit, its output also in OUT/NAME.txt
     local name=$1 limit=$2
     shift 2
     local t0=$SECONDS
     echo "== $name (limit ${limit}s)"
-    timeout --kill-after=10 "$limit" "$@"
-    local rc=$?
-    if [ $rc -eq 0 ]; then
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$OUT/$name.txt"
+    local rc=${PIPESTATUS[0]}  # the command's status, not tee's
+    if [ "$rc" -eq 0 ]; then
         echo "== $name: ok, $((SECONDS - t0)) s"
     else
-        [ $rc -eq 124 ] && echo "== $name: FAILED, over its ${limit}s limit" \
-                        || echo "== $name: FAILED (exit $rc), $((SECONDS - t0)) s"
+        [ "$rc" -eq 124 ] && echo "== $name: FAILED, over its ${limit}s limit" \
+                          || echo "== $name: FAILED (exit $rc), $((SECONDS - t0)) s"
         failed=$((failed + 1))
     fi
 }
 
-machine() {
+{
     date -u +"%Y-%m-%dT%H:%M:%SZ"
+    git rev-parse HEAD 2>/dev/null || echo "commit: not a git checkout"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 || true
-    "$PYTHON" -c "import torch, platform; print('python', platform.python_version(), \
-'torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), \
-'device', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none')"
     (nvcc --version 2>&1 || echo "nvcc: not found") | tail -1
-    git rev-parse HEAD 2>/dev/null || true
-}
-step machine 60 bash -c "$(declare -f machine); PYTHON='$PYTHON' machine | tee '$OUT/machine.txt'"
+    "$PYTHON" -c "import platform, torch; print('python', platform.python_version(), 'torch', \
+torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'device', \
+torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none')"
+} | tee "$OUT/machine.txt"
 
 if ! "$PYTHON" -c "import alexnet.cuda" 2>/dev/null; then
     step install 180 "$PYTHON" -m pip install --quiet --no-deps --no-index --no-build-isolation -e .
 fi
 
-step cuda-build 300 bash -c "'$PYTHON' -m alexnet cuda build 2>&1 | tee '$OUT/cuda-build.txt'"
+step cuda-build 300 "$PYTHON" -m alexnet cuda build
 
-step cuda-tests 300 bash -c "'$PYTHON' -m pytest -q -p no:cacheprovider \
-    tests/test_cuda_kernels.py tests/test_cuda_torch_ops.py tests/test_cuda_emulation.py \
-    --junitxml '$OUT/cuda-tests.xml' 2>&1 | tee '$OUT/cuda-tests.txt'"
+step cuda-tests 300 "$PYTHON" -m pytest -q -p no:cacheprovider \
+    tests/test_cuda_kernels.py tests/test_cuda_torch_ops.py tests/test_cuda_emulation.py
 
 reps=20
 [ "$QUICK" = 1 ] && reps=3

@@ -49,3 +49,21 @@ def test_an_unwritable_out_is_one_line(tmp_path):
     assert r.stderr.strip().splitlines() == [
         f"device_check: cannot write to {blocker / 'out'}; expected a writable folder for the "
         "figures"]
+
+
+def test_each_failed_step_is_counted_through_its_log(tmp_path):
+    # an interpreter that answers the script's checks (-c) and fails every step: the status
+    # must be the step's, not that of the tee that keeps its log
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\n[ "$1" = -c ] && exec {sys.executable} "$@"\n'
+                    'echo "step ran: $*"\nexit 3\n')
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    r = _run(out, PYTHON=str(fake), ALLOW_CPU="1")
+    steps = ("cuda-build", "cuda-tests", "kernels", "end-to-end")
+    assert r.returncode == len(steps), r.stdout + r.stderr
+    for name in steps:
+        assert f"== {name}: FAILED (exit 3)" in r.stdout
+        assert (out / f"{name}.txt").read_text().startswith("step ran: ")
+    assert (out / "machine.txt").is_file()
+    assert len(list(out.iterdir())) <= 8  # what a lent machine sends back
